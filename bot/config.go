@@ -1,0 +1,342 @@
+package bot
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Config is the whole configuration of a bot. main fills it from viper; the
+// engine only ever sees this plain struct. Field tags are the config keys.
+type Config struct {
+	Name          string              `mapstructure:"name"`
+	Alias         string              `mapstructure:"alias"`
+	Adapter       string              `mapstructure:"adapter"`
+	ScriptsDir    string              `mapstructure:"scripts_dir"`
+	DataFile      string              `mapstructure:"data_file"`
+	Timezone      string              `mapstructure:"timezone"`
+	Log           LogConfig           `mapstructure:"log"`
+	Scripts       ScriptsConfig       `mapstructure:"scripts"`
+	Slack         SlackConfig         `mapstructure:"slack"`
+	IRC           IRCConfig           `mapstructure:"irc"`
+	HTTP          HTTPConfig          `mapstructure:"http"`
+	Admins        []string            `mapstructure:"admins"`
+	Groups        map[string][]string `mapstructure:"groups"`
+	Schedules     []Schedule          `mapstructure:"schedules"`
+	Webhooks      []Webhook           `mapstructure:"webhooks"`
+	Chains        []Chain             `mapstructure:"chains"`
+	Approvals     ApprovalsConfig     `mapstructure:"approvals"`
+	ListenToBots  bool                `mapstructure:"listen_to_bots"`
+	ShutdownGrace time.Duration       `mapstructure:"shutdown_grace"`
+	Audit         AuditConfig         `mapstructure:"audit"`
+}
+
+// LogConfig selects the level and format of the log on stderr.
+type LogConfig struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// ScriptsConfig governs how scripts are run.
+type ScriptsConfig struct {
+	Timeout        time.Duration     `mapstructure:"timeout"`
+	MaxOutput      int               `mapstructure:"max_output"`
+	MaxConcurrent  int               `mapstructure:"max_concurrent"`
+	Env            map[string]string `mapstructure:"env"`
+	EnvPassthrough []string          `mapstructure:"env_passthrough"`
+}
+
+// SlackConfig holds the Slack adapter's settings.
+type SlackConfig struct {
+	BotToken Secret `mapstructure:"bot_token"`
+	AppToken Secret `mapstructure:"app_token"`
+	APIURL   string `mapstructure:"api_url"`
+}
+
+// IRCConfig holds the IRC adapter's settings.
+type IRCConfig struct {
+	Server   string   `mapstructure:"server"`
+	TLS      bool     `mapstructure:"tls"`
+	Nick     string   `mapstructure:"nick"`
+	Password Secret   `mapstructure:"password"`
+	Channels []string `mapstructure:"channels"`
+}
+
+// HTTPConfig holds the HTTP server's settings.
+type HTTPConfig struct {
+	Listen string `mapstructure:"listen"`
+}
+
+// Schedule is one `schedules:` entry.
+type Schedule struct {
+	Name    string `mapstructure:"name"`
+	Cron    string `mapstructure:"cron"`
+	Channel string `mapstructure:"channel"`
+	Command string `mapstructure:"command"`
+}
+
+// Webhook is one `webhooks:` entry.
+type Webhook struct {
+	Name    string        `mapstructure:"name"`
+	Secret  Secret        `mapstructure:"secret"`
+	Channel string        `mapstructure:"channel"`
+	Command string        `mapstructure:"command"`
+	Dedupe  time.Duration `mapstructure:"dedupe"`
+}
+
+// Chain is one `chains:` entry: a named list of commands run as one.
+type Chain struct {
+	Name    string   `mapstructure:"name"`
+	Respond string   `mapstructure:"respond"`
+	Help    string   `mapstructure:"help"`
+	Allow   []string `mapstructure:"allow"`
+	Approve []string `mapstructure:"approve"`
+	Steps   []string `mapstructure:"steps"`
+}
+
+// ApprovalsConfig governs pending approvals.
+type ApprovalsConfig struct {
+	TTL time.Duration `mapstructure:"ttl"`
+}
+
+// AuditConfig governs the audit log's retention.
+type AuditConfig struct {
+	Keep int `mapstructure:"keep"`
+}
+
+// Secret is a string that never appears in logs or printed config.
+type Secret string
+
+// String hides the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "REDACTED"
+}
+
+// LogValue hides the value from log/slog.
+func (s Secret) LogValue() any { return s.String() }
+
+// Reveal returns the secret itself, for the one place that needs it.
+func (s Secret) Reveal() string { return string(s) }
+
+// ConfigError is a problem with one configuration key.
+type ConfigError struct {
+	Key     string
+	Problem string
+}
+
+func (e *ConfigError) Error() string { return e.Key + ": " + e.Problem }
+
+// Defaults returns the configuration used when no file sets a key.
+func Defaults() Config {
+	return Config{
+		Name:       "wirebot",
+		Alias:      "!",
+		Adapter:    "shell",
+		ScriptsDir: "./scripts",
+		DataFile:   "./wirebot.db",
+		Timezone:   "Local",
+		Log:        LogConfig{Level: "info", Format: "text"},
+		Scripts: ScriptsConfig{
+			Timeout:        60 * time.Second,
+			MaxOutput:      65536,
+			MaxConcurrent:  8,
+			Env:            map[string]string{},
+			EnvPassthrough: []string{},
+		},
+		IRC:           IRCConfig{Server: "127.0.0.1:6667", Nick: "wirebot", Channels: []string{"#ops"}},
+		Admins:        []string{},
+		Groups:        map[string][]string{},
+		Schedules:     []Schedule{},
+		Webhooks:      []Webhook{},
+		Chains:        []Chain{},
+		Approvals:     ApprovalsConfig{TTL: time.Hour},
+		ShutdownGrace: 10 * time.Second,
+		Audit:         AuditConfig{Keep: 10000},
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// CronParser parses every schedule spec wirebot accepts: 5 fields, 6 with
+// seconds, or a descriptor such as "@every 30s" or "@daily".
+func CronParser() cron.Parser {
+	return cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+}
+
+// Validate checks every key and returns all problems found, each a
+// *ConfigError naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Key: key, Problem: fmt.Sprintf(format, args...)})
+	}
+	if !nameRE.MatchString(c.Name) {
+		bad("name", "%q is not a usable bot name (letters, digits, '-', '_', '.'; no spaces)", c.Name)
+	}
+	if strings.ContainsAny(c.Alias, " \t\n") {
+		bad("alias", "%q must not contain white space", c.Alias)
+	}
+	switch c.Adapter {
+	case "shell", "slack", "irc":
+	default:
+		bad("adapter", "%q is not one of shell, slack, irc", c.Adapter)
+	}
+	if c.ScriptsDir == "" {
+		bad("scripts_dir", "must not be empty")
+	}
+	if c.DataFile == "" {
+		bad("data_file", "must not be empty")
+	}
+	if _, err := LoadLocation(c.Timezone); err != nil {
+		bad("timezone", "%q is not a known time zone", c.Timezone)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	if c.Scripts.Timeout <= 0 {
+		bad("scripts.timeout", "must be a positive duration such as 60s, not %s", c.Scripts.Timeout)
+	}
+	if c.Scripts.MaxOutput <= 0 {
+		bad("scripts.max_output", "must be a positive number of bytes, not %d", c.Scripts.MaxOutput)
+	}
+	if c.Scripts.MaxConcurrent < 1 {
+		bad("scripts.max_concurrent", "must be at least 1, not %d", c.Scripts.MaxConcurrent)
+	}
+	for k := range c.Scripts.Env {
+		if k == "" || strings.ContainsAny(k, "= \t\n") {
+			bad("scripts.env", "%q is not a valid variable name", k)
+		}
+	}
+	for _, k := range c.Scripts.EnvPassthrough {
+		if k == "" || strings.ContainsAny(k, "= \t\n") {
+			bad("scripts.env_passthrough", "%q is not a valid variable name", k)
+		}
+	}
+	if c.Adapter == "slack" {
+		if c.Slack.BotToken == "" {
+			bad("slack.bot_token", "must be set for adapter slack (or WIREBOT_SLACK_BOT_TOKEN)")
+		}
+		if c.Slack.AppToken == "" {
+			bad("slack.app_token", "must be set for adapter slack (or WIREBOT_SLACK_APP_TOKEN)")
+		}
+	}
+	if c.Adapter == "irc" {
+		if _, _, err := net.SplitHostPort(c.IRC.Server); err != nil {
+			bad("irc.server", "%q is not host:port", c.IRC.Server)
+		}
+		if c.IRC.Nick == "" {
+			bad("irc.nick", "must not be empty")
+		}
+	}
+	if c.HTTP.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+			bad("http.listen", "%q is not host:port", c.HTTP.Listen)
+		}
+	}
+	for g, members := range c.Groups {
+		if g == "" || strings.ContainsAny(g, ", \t") {
+			bad("groups", "%q is not a valid group name", g)
+		}
+		for _, m := range members {
+			if strings.TrimSpace(m) == "" {
+				bad("groups."+g, "has an empty member")
+			}
+		}
+	}
+	parser := CronParser()
+	for i, s := range c.Schedules {
+		key := fmt.Sprintf("schedules[%d]", i)
+		if s.Cron == "" {
+			bad(key+".cron", "must be set")
+		} else if _, err := parser.Parse(s.Cron); err != nil {
+			bad(key+".cron", "bad spec %q: %v", s.Cron, err)
+		}
+		if s.Command == "" {
+			bad(key+".command", "must be set")
+		}
+		if s.Channel == "" {
+			bad(key+".channel", "must be set")
+		}
+	}
+	hooks := map[string]bool{}
+	for i, w := range c.Webhooks {
+		key := fmt.Sprintf("webhooks[%d]", i)
+		if !nameRE.MatchString(w.Name) {
+			bad(key+".name", "%q is not a valid hook name", w.Name)
+		}
+		if hooks[w.Name] {
+			bad(key+".name", "%q is defined twice", w.Name)
+		}
+		hooks[w.Name] = true
+		if w.Secret == "" {
+			bad(key+".secret", "must be set: every webhook is authenticated")
+		}
+		if w.Dedupe < 0 {
+			bad(key+".dedupe", "must not be negative")
+		}
+	}
+	for i, ch := range c.Chains {
+		key := fmt.Sprintf("chains[%d]", i)
+		if !nameRE.MatchString(ch.Name) {
+			bad(key+".name", "%q is not a valid chain name", ch.Name)
+		}
+		if ch.Respond == "" {
+			bad(key+".respond", "must be set")
+		} else if _, err := CompilePattern(ch.Respond); err != nil {
+			bad(key+".respond", "%v", err)
+		}
+		if len(ch.Steps) == 0 {
+			bad(key+".steps", "must list at least one command")
+		}
+	}
+	if c.Approvals.TTL <= 0 {
+		bad("approvals.ttl", "must be a positive duration, not %s", c.Approvals.TTL)
+	}
+	if c.ShutdownGrace < 0 {
+		bad("shutdown_grace", "must not be negative")
+	}
+	if c.Audit.Keep < 0 {
+		bad("audit.keep", "must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+// LoadLocation resolves the timezone key; "Local" and "" mean the host's zone.
+func LoadLocation(name string) (*time.Location, error) {
+	if name == "" || name == "Local" {
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("load time zone %q: %w", name, err)
+	}
+	return loc, nil
+}
+
+// SplitList turns "a, b" or ["a","b"] style values into clean names.
+func SplitList(items ...string) []string {
+	var out []string
+	for _, it := range items {
+		for _, p := range strings.Split(it, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}

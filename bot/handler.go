@@ -1,0 +1,103 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Command is something the bot can run: a built-in, a script or a chain.
+type Command struct {
+	Name    string        // "ping", "deploy.sh"
+	Source  string        // "builtin", or the file it came from
+	Help    []string      // lines for help; the patterns are shown when empty
+	Allow   []string      // groups that may run it; empty: everyone
+	Approve []string      // groups whose members must approve each run
+	Timeout time.Duration // 0: the configured default
+	Handler Handler
+	// Inline commands answer at once without a worker slot; everything else
+	// runs in the bounded pool.
+	Inline bool
+}
+
+// Trigger says what started a request.
+type Trigger string
+
+// The triggers a request can have.
+const (
+	TriggerChat    Trigger = "chat"
+	TriggerCron    Trigger = "cron"
+	TriggerWebhook Trigger = "webhook"
+	TriggerChain   Trigger = "chain"
+)
+
+// Request is one run of a command, whatever started it.
+type Request struct {
+	Message Message
+	Command string // the command text; the whole text for hear routes
+	Kind    Kind
+	Trigger Trigger
+	Target  *Command
+	Args    []string
+	Named   map[string]string
+	Stdin   []byte // a webhook's body; nil means the event JSON
+	Started time.Time
+}
+
+// ResponseWriter posts replies for a request, in its channel and thread.
+type ResponseWriter interface {
+	Reply(ctx context.Context, text string) error
+}
+
+// Handler runs a request.
+type Handler interface {
+	Handle(ctx context.Context, w ResponseWriter, r *Request) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, w ResponseWriter, r *Request) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, w ResponseWriter, r *Request) error {
+	return f(ctx, w, r)
+}
+
+// Middleware wraps a handler: access, approval, audit, metrics.
+type Middleware func(Handler) Handler
+
+// Wrap applies middleware so that the first one listed runs first.
+func Wrap(h Handler, mw ...Middleware) Handler {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return h
+}
+
+// ExitError reports a script that exited with a non-zero status.
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// ErrTimeout reports a run stopped because it ran past its timeout.
+var ErrTimeout = errors.New("timed out")
+
+// ErrRefused reports a run the requester may not make.
+var ErrRefused = errors.New("refused")
+
+// Outcome names how a run ended, for the audit log and metrics.
+func Outcome(err error) string {
+	var ee *ExitError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrTimeout):
+		return "timeout"
+	case errors.Is(err, ErrRefused):
+		return "refused"
+	case errors.As(err, &ee):
+		return "failed"
+	default:
+		return "error"
+	}
+}

@@ -1,0 +1,66 @@
+package bot
+
+import "context"
+
+// User is a person (or bot) on the chat service. ID is the adapter's stable
+// identifier; Name is its unique user name (never an editable display name).
+type User struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	IsBot bool   `json:"-"`
+}
+
+// Channel is where a message was said. Direct marks a private conversation
+// with the bot.
+type Channel struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Direct bool   `json:"-"`
+}
+
+// Message is one chat message as an adapter hands it to the bot.
+type Message struct {
+	ID       string // adapter's id of the message, when it has one
+	Text     string // as the person typed it
+	User     User
+	Channel  Channel
+	Thread   string // thread the message is in; empty outside a thread
+	Adapter  string
+	FromSelf bool // said by the bot itself
+}
+
+// Reply is a message the bot sends.
+type Reply struct {
+	Channel Channel
+	Thread  string
+	Text    string
+}
+
+// Inbox receives messages from an adapter. Receive may block while the bot
+// is busy routing, which is how adapters get back-pressure.
+type Inbox interface {
+	Receive(ctx context.Context, m Message)
+}
+
+// Adapter connects the bot to one chat service.
+type Adapter interface {
+	Name() string
+	// Run blocks, delivering messages to in, until ctx is done or the input
+	// ends (a nil error then means the adapter has no more messages). It
+	// owns its reconnects.
+	Run(ctx context.Context, in Inbox) error
+	// Send posts a reply. It may be called before Run and after it returns.
+	Send(ctx context.Context, r Reply) error
+}
+
+// Flusher is an optional ability: an adapter that buffers replies flushes
+// them when the bot stops.
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
+// Connected is an optional ability: an adapter that can tell whether it is
+// connected to its chat service right now.
+type Connected interface {
+	Connected() bool
+}

@@ -1,0 +1,189 @@
+// Package shell is wirebot's terminal adapter: a REPL on stdin and stdout
+// for trying scripts locally, in the manner of Hubot's shell.
+package shell
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/wirebot/wirebot/bot"
+)
+
+// maxLine is the longest input line accepted.
+const maxLine = 1 << 20
+
+// Options configure the adapter.
+type Options struct {
+	BotName string
+	User    string // the speaking user at start
+	Channel string // the channel at start
+	// Interactive prints a prompt and notes; without it the adapter prints
+	// bare reply text and nothing else.
+	Interactive bool
+}
+
+// Adapter reads lines from in and writes replies to out. Every line is
+// addressed to the bot.
+type Adapter struct {
+	in   io.Reader
+	opts Options
+
+	mu   sync.Mutex // guards out and the speaking user and channel
+	out  *bufio.Writer
+	user bot.User
+	ch   bot.Channel
+}
+
+// New makes a shell adapter.
+func New(in io.Reader, out io.Writer, o Options) *Adapter {
+	if o.User == "" {
+		o.User = "shell"
+	}
+	if o.Channel == "" {
+		o.Channel = "shell"
+	}
+	if o.BotName == "" {
+		o.BotName = "wirebot"
+	}
+	return &Adapter{
+		in:   in,
+		opts: o,
+		out:  bufio.NewWriter(out),
+		user: bot.User{ID: o.User, Name: o.User},
+		ch:   channel(o.Channel),
+	}
+}
+
+func channel(name string) bot.Channel {
+	name = strings.TrimPrefix(name, "#")
+	return bot.Channel{ID: name, Name: name, Direct: true}
+}
+
+// Name is "shell".
+func (a *Adapter) Name() string { return "shell" }
+
+// Connected is always true: the terminal is there while the bot runs.
+func (a *Adapter) Connected() bool { return true }
+
+type line struct {
+	text string
+	err  error
+}
+
+// Run reads lines until the input ends (returning nil) or ctx is done.
+func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
+	lines := make(chan line)
+	stop := make(chan struct{})
+	defer close(stop)
+	// The reader cannot be interrupted while it waits on a terminal; when
+	// ctx ends first it is left to end with the process.
+	go func() {
+		sc := bufio.NewScanner(a.in)
+		sc.Buffer(make([]byte, 64<<10), maxLine)
+		for sc.Scan() {
+			select {
+			case lines <- line{text: sc.Text()}:
+			case <-stop:
+				return
+			}
+		}
+		select {
+		case lines <- line{err: sc.Err(), text: "\x00eof"}:
+		case <-stop:
+		}
+	}()
+	a.prompt()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case l := <-lines:
+			if l.text == "\x00eof" {
+				if l.err != nil {
+					return fmt.Errorf("read input: %w", l.err)
+				}
+				return nil
+			}
+			a.handle(ctx, in, l.text)
+			a.prompt()
+		}
+	}
+}
+
+func (a *Adapter) handle(ctx context.Context, in bot.Inbox, text string) {
+	text = strings.TrimRight(text, "\r")
+	if strings.TrimSpace(text) == "" {
+		return
+	}
+	if cmd, arg, ok := slash(text); ok {
+		a.mu.Lock()
+		switch cmd {
+		case "/user":
+			a.user = bot.User{ID: arg, Name: arg}
+			a.note("(you are now %s)", arg)
+		case "/channel":
+			a.ch = channel(arg)
+			a.note("(you are now in #%s)", a.ch.Name)
+		}
+		a.mu.Unlock()
+		return
+	}
+	a.mu.Lock()
+	m := bot.Message{Text: text, User: a.user, Channel: a.ch, Adapter: "shell"}
+	a.mu.Unlock()
+	in.Receive(ctx, m)
+}
+
+// slash recognises the adapter's own commands.
+func slash(text string) (cmd, arg string, ok bool) {
+	f := strings.Fields(text)
+	if len(f) == 2 && (f[0] == "/user" || f[0] == "/channel") {
+		return f[0], f[1], true
+	}
+	return "", "", false
+}
+
+// note prints an adapter message in interactive mode. a.mu must be held.
+func (a *Adapter) note(format string, args ...any) {
+	if a.opts.Interactive {
+		fmt.Fprintf(a.out, format+"\n", args...)
+		_ = a.out.Flush()
+	}
+}
+
+func (a *Adapter) prompt() {
+	if !a.opts.Interactive {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fmt.Fprintf(a.out, "%s@%s> ", a.user.Name, a.ch.Name)
+	_ = a.out.Flush()
+}
+
+// Send writes the reply text, ending in a new line.
+func (a *Adapter) Send(_ context.Context, r bot.Reply) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	text := strings.TrimRight(r.Text, "\n")
+	if a.opts.Interactive && r.Channel.Name != a.ch.Name {
+		text = fmt.Sprintf("[#%s] %s", r.Channel.Name, text)
+	}
+	a.out.WriteString(text)
+	a.out.WriteByte('\n')
+	if err := a.out.Flush(); err != nil {
+		return fmt.Errorf("write reply: %w", err)
+	}
+	return nil
+}
+
+// Flush writes anything still buffered.
+func (a *Adapter) Flush(context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.out.Flush()
+}

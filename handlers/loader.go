@@ -1,0 +1,233 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/wirebot/wirebot/bot"
+)
+
+// ScanResult is what a look through scripts_dir found.
+type ScanResult struct {
+	Scripts  []*Script  // loadable scripts, by file name
+	Errors   []*Problem // scripts not loaded because of these
+	Warnings []*Problem // files skipped on purpose (no run bit, no trigger)
+}
+
+// scanCache remembers parsed files by name, so a reload re-reads only what
+// changed.
+type scanCache map[string]cachedFile
+
+type cachedFile struct {
+	mod    time.Time
+	size   int64
+	mode   fs.FileMode
+	script *Script
+	probs  []*Problem
+}
+
+// Scan reads every file in dir. shown is how dir is named in problems (the
+// configured path). cache may be nil.
+func Scan(dir, shown string, cache scanCache) (ScanResult, error) {
+	var res ScanResult
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return res, fmt.Errorf("read scripts_dir %q: %w", shown, err)
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		name := e.Name()
+		if skipName(name) {
+			continue
+		}
+		file := filepath.Join(shown, name)
+		info, err := os.Stat(filepath.Join(dir, name)) // follows links
+		if err != nil {
+			res.Warnings = append(res.Warnings, &Problem{File: file, Msg: fmt.Sprintf("skipped: %v", err)})
+			continue
+		}
+		if !info.Mode().IsRegular() {
+			continue
+		}
+		if info.Mode().Perm()&0o111 == 0 {
+			res.Warnings = append(res.Warnings, &Problem{File: file, Msg: "not executable (chmod +x to load it); skipped"})
+			continue
+		}
+		seen[name] = true
+		c, ok := cache[name]
+		if !ok || !c.mod.Equal(info.ModTime()) || c.size != info.Size() || c.mode != info.Mode() {
+			c = cachedFile{mod: info.ModTime(), size: info.Size(), mode: info.Mode()}
+			c.script, c.probs = parseFile(filepath.Join(dir, name), file)
+			c.script.Name = name
+			if cache != nil {
+				cache[name] = c
+			}
+		}
+		switch {
+		case len(c.probs) > 0:
+			res.Errors = append(res.Errors, c.probs...)
+		case !c.script.HasTrigger():
+			res.Warnings = append(res.Warnings, &Problem{File: file, Msg: "no @respond, @hear, @cron or @webhook line in its first 30 lines; skipped"})
+		default:
+			res.Scripts = append(res.Scripts, c.script)
+		}
+	}
+	for name := range cache {
+		if !seen[name] {
+			delete(cache, name)
+		}
+	}
+	return res, nil
+}
+
+// skipName is true for hidden files and editors' backups.
+func skipName(name string) bool {
+	return strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") ||
+		(strings.HasPrefix(name, "#") && strings.HasSuffix(name, "#"))
+}
+
+func parseFile(path, shown string) (*Script, []*Problem) {
+	f, err := os.Open(path)
+	if err != nil {
+		return &Script{Path: shown}, []*Problem{{File: shown, Msg: fmt.Sprintf("open: %v", err)}}
+	}
+	defer f.Close()
+	return ParseHeader(shown, f)
+}
+
+// Loader keeps the bot's script routes in step with scripts_dir.
+type Loader struct {
+	dir    string // as configured, for messages
+	runner *Runner
+	bot    *bot.Bot
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	cache   scanCache
+	scripts []*Script
+	// OnLoad, when set, is called with the scripts after every load.
+	OnLoad func(scripts []*Script)
+}
+
+// NewLoader makes a loader that installs the scripts of cfg.ScriptsDir into b.
+func NewLoader(b *bot.Bot, rn *Runner) *Loader {
+	return &Loader{dir: b.Config().ScriptsDir, runner: rn, bot: b, log: b.Logger(), cache: scanCache{}}
+}
+
+// Scripts returns the scripts loaded now.
+func (l *Loader) Scripts() []*Script {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.scripts)
+}
+
+// Reload scans the folder and swaps in the new routes. Problems are logged
+// as FILE:LINE: why; scripts without problems load regardless.
+func (l *Loader) Reload() (ScanResult, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	res, err := Scan(l.dir, l.dir, l.cache)
+	if err != nil {
+		return res, err
+	}
+	var routes []*bot.Route
+	for _, s := range res.Scripts {
+		routes = append(routes, Routes(s, l.runner)...)
+	}
+	l.bot.SetScriptRoutes(routes)
+	old := map[string]bool{}
+	for _, s := range l.scripts {
+		old[s.Name] = true
+	}
+	for _, s := range res.Scripts {
+		if !old[s.Name] {
+			l.log.Info("script loaded", "command", s.Name)
+		}
+		delete(old, s.Name)
+	}
+	for name := range old {
+		l.log.Info("script unloaded", "command", name)
+	}
+	for _, p := range res.Errors {
+		l.log.Error("script not loaded: " + p.Error())
+	}
+	for _, p := range res.Warnings {
+		l.log.Warn("file skipped: " + p.Error())
+	}
+	l.scripts = res.Scripts
+	if l.OnLoad != nil {
+		l.OnLoad(res.Scripts)
+	}
+	return res, nil
+}
+
+// Routes returns the routes of script s, run by rn.
+func Routes(s *Script, rn *Runner) []*bot.Route {
+	cmd := &bot.Command{
+		Name: s.Name, Source: s.Path, Help: s.Help, Allow: s.Allow, Approve: s.Approve,
+		Timeout: s.Timeout, Handler: rn.Handler(s),
+	}
+	var routes []*bot.Route
+	for _, p := range s.Respond {
+		routes = append(routes, &bot.Route{Kind: bot.Respond, Pattern: p.Re, Command: cmd})
+	}
+	for _, p := range s.Hear {
+		routes = append(routes, &bot.Route{Kind: bot.Hear, Pattern: p.Re, Command: cmd})
+	}
+	return routes
+}
+
+// reloadDelay gathers the burst of events one save makes into one reload.
+const reloadDelay = 50 * time.Millisecond
+
+// Watch reloads whenever a file in the folder changes, until ctx is done.
+func (l *Loader) Watch(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch scripts_dir %q: %w", l.dir, err)
+	}
+	defer w.Close()
+	if err := w.Add(l.dir); err != nil {
+		return fmt.Errorf("watch scripts_dir %q: %w", l.dir, err)
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if skipName(filepath.Base(ev.Name)) {
+				continue
+			}
+			timer.Reset(reloadDelay)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			l.log.Warn("watch scripts_dir", "err", err)
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				timer.Reset(reloadDelay)
+			}
+		case <-timer.C:
+			if _, err := l.Reload(); err != nil {
+				l.log.Error("reload scripts", "err", err)
+			}
+		}
+	}
+}

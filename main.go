@@ -1,0 +1,261 @@
+// Command wirebot is a lightweight, single-binary ChatOps bot: one process
+// connects to chat, routes every message through a registry of regex
+// handlers, runs the scripts operators drop into a folder, and keeps its
+// small state in one bbolt file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/wirebot/wirebot/bot"
+	"github.com/wirebot/wirebot/bot/shell"
+	"github.com/wirebot/wirebot/handlers"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+const usage = `wirebot - a lightweight ChatOps bot
+
+usage:
+  wirebot [run] [--config FILE]   run the bot
+  wirebot check [--config FILE]   validate the config and every script
+  wirebot version                 print the version
+
+The config file is --config, $WIREBOT_CONFIG, ./config.yaml or
+/etc/wirebot/config.yaml; with none the bot runs on defaults (the shell
+adapter, ./scripts, ./wirebot.db).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ())
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program; tests call it as they would the binary.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "run":
+		err = runBot(ctx, args, stdin, stdout, stderr, environ)
+	case "check":
+		err = runCheck(args, stdout, stderr, environ)
+	case "version":
+		fmt.Fprintf(stdout, "wirebot %s\n", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		err = &usageError{fmt.Errorf("unknown command %q (try 'wirebot help')", cmd)}
+	}
+	var ue *usageError
+	var ce *checkFailed
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ce):
+		return 1
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "wirebot: %v\n", err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "wirebot: %v\n", err)
+		return 1
+	}
+}
+
+func getenvFrom(environ []string) func(string) string {
+	return func(k string) string {
+		for i := len(environ) - 1; i >= 0; i-- {
+			if v, ok := strings.CutPrefix(environ[i], k+"="); ok {
+				return v
+			}
+		}
+		return ""
+	}
+}
+
+// configFromFlags parses --config and loads the configuration.
+func configFromFlags(name string, args []string, stderr io.Writer, environ []string) (bot.Config, error) {
+	fs := flag.NewFlagSet("wirebot "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file")
+	if err := fs.Parse(args); err != nil {
+		return bot.Config{}, &usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return bot.Config{}, &usageError{fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))}
+	}
+	file, err := findConfig(*path, getenvFrom(environ))
+	if err != nil {
+		return bot.Config{}, &usageError{err}
+	}
+	cfg, err := loadConfig(file, environ)
+	if err != nil {
+		return bot.Config{}, &usageError{err}
+	}
+	return cfg, nil
+}
+
+func newLogger(c bot.LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) error {
+	cfg, err := configFromFlags("run", args, stderr, environ)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+	var adapter bot.Adapter
+	switch cfg.Adapter {
+	case "shell":
+		user := getenvFrom(environ)("USER")
+		adapter = shell.New(stdin, stdout, shell.Options{BotName: cfg.Name, User: user, Interactive: isTerminal(stdout) && isTerminal(stdin)})
+	default:
+		return &usageError{fmt.Errorf("adapter: %q is not available in this build yet; use shell", cfg.Adapter)}
+	}
+	b := bot.New(cfg, bot.Options{Adapter: adapter, Logger: log, Version: version})
+	runner, err := handlers.NewRunner(cfg, log)
+	if err != nil {
+		return err
+	}
+	loader := handlers.NewLoader(b, runner)
+	b.Register(handlers.NewBuiltins(b, loader).Routes()...)
+	watch := true
+	if _, err := loader.Reload(); err != nil {
+		log.Warn("no scripts loaded", "err", err)
+		watch = false
+	}
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	if watch {
+		wg.Go(func() {
+			if err := loader.Watch(watchCtx); err != nil {
+				log.Error("live reload off", "err", err)
+			}
+		})
+	}
+	err = b.Run(ctx)
+	stopWatch()
+	wg.Wait()
+	return err
+}
+
+// checkFailed means check found problems in scripts: exit code 1.
+type checkFailed struct{ n int }
+
+func (e *checkFailed) Error() string { return fmt.Sprintf("%d problems", e.n) }
+
+func runCheck(args []string, stdout, stderr io.Writer, environ []string) error {
+	cfg, err := configFromFlags("check", args, stderr, environ)
+	if err != nil {
+		return err
+	}
+	res, err := handlers.Scan(cfg.ScriptsDir, cfg.ScriptsDir, nil)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SCRIPT\tKIND\tPATTERN\tALLOW\tAPPROVE")
+	for _, row := range checkRows(cfg, res.Scripts) {
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	_ = tw.Flush()
+	// Problems are part of the report on stdout and diagnostics on stderr;
+	// on a terminal, where both are the same, they are shown once.
+	both := !sameFile(stdout, stderr)
+	report := func(prefix string, p *handlers.Problem) {
+		fmt.Fprintf(stdout, "%s%s\n", prefix, p)
+		if both {
+			fmt.Fprintf(stderr, "%s%s\n", prefix, p)
+		}
+	}
+	for _, p := range res.Warnings {
+		report("warning: ", p)
+	}
+	for _, p := range res.Errors {
+		report("", p)
+	}
+	fmt.Fprintf(stdout, "%d scripts loaded, %d errors, %d warnings\n", len(res.Scripts), len(res.Errors), len(res.Warnings))
+	if len(res.Errors) > 0 {
+		return &checkFailed{len(res.Errors)}
+	}
+	return nil
+}
+
+func checkRows(cfg bot.Config, scripts []*handlers.Script) [][]string {
+	dash := func(s []string) string {
+		if len(s) == 0 {
+			return "-"
+		}
+		return strings.Join(s, ",")
+	}
+	var rows [][]string
+	for _, s := range scripts {
+		add := func(kind, pattern string) {
+			rows = append(rows, []string{s.Name, kind, pattern, dash(s.Allow), dash(s.Approve)})
+		}
+		for _, p := range s.Respond {
+			add("respond", strings.TrimPrefix(p.Re.String(), "(?i)"))
+		}
+		for _, p := range s.Hear {
+			add("hear", strings.TrimPrefix(p.Re.String(), "(?i)"))
+		}
+		for _, c := range s.Crons {
+			add("cron", c.Spec+" "+c.Channel)
+		}
+		for _, w := range s.Webhooks {
+			add("webhook", "POST /hooks/"+w)
+		}
+	}
+	for _, ch := range cfg.Chains {
+		rows = append(rows, []string{"chain:" + ch.Name, "respond", ch.Respond, dash(ch.Allow), dash(ch.Approve)})
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i][0] < rows[j][0] })
+	return rows
+}
+
+func sameFile(a, b io.Writer) bool {
+	fa, ok1 := a.(*os.File)
+	fb, ok2 := b.(*os.File)
+	if !ok1 || !ok2 {
+		return a == b
+	}
+	sa, err1 := fa.Stat()
+	sb, err2 := fb.Stat()
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
