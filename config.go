@@ -93,7 +93,8 @@ func loadConfig(path string, environ []string) (bot.Config, error) {
 		mapstructure.StringToSliceHookFunc(","),
 	)))
 	if err != nil {
-		return bot.Config{}, fmt.Errorf("%s: %w", orDefaults(path), err)
+		msg := strings.ReplaceAll(err.Error(), "decoding failed due to the following error(s):\n\n", "")
+		return bot.Config{}, fmt.Errorf("%s: %s", orDefaults(path), msg)
 	}
 	// viper lower-cases map keys; variable names in scripts.env keep their case.
 	if env := scriptsEnv(raw); env != nil && !fromEnv["scripts.env"] {

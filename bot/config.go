@@ -223,8 +223,11 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, k := range c.Scripts.EnvPassthrough {
-		if k == "" || strings.ContainsAny(k, "= \t\n") {
+		switch {
+		case k == "" || strings.ContainsAny(k, "= \t\n"):
 			bad("scripts.env_passthrough", "%q is not a valid variable name", k)
+		case strings.HasPrefix(strings.ToUpper(k), "WIREBOT_"):
+			bad("scripts.env_passthrough", "%q: the bot's own WIREBOT_ variables (its tokens among them) are never passed to scripts", k)
 		}
 	}
 	if c.Adapter == "slack" {

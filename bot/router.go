@@ -51,7 +51,7 @@ type Table struct {
 // pattern needs, so that a message that matches nothing costs a few map
 // look-ups rather than a pass over every regex.
 type index struct {
-	prefix map[string][]int // first 1..3 lower-case bytes of a required prefix
+	prefix trie             // required lower-case prefixes
 	inside map[string][]int // first 3 lower-case bytes of a required inner literal
 	always []int            // routes without a usable literal
 	hints  []literalHint    // per route position in Table.routes
@@ -69,7 +69,7 @@ func NewTable(routes []*Route) *Table {
 }
 
 func newIndex(routes []*Route, kind Kind) index {
-	ix := index{prefix: map[string][]int{}, inside: map[string][]int{}, hints: make([]literalHint, len(routes))}
+	ix := index{inside: map[string][]int{}, hints: make([]literalHint, len(routes))}
 	for i, r := range routes {
 		if r.Kind != kind {
 			continue
@@ -78,8 +78,7 @@ func newIndex(routes []*Route, kind Kind) index {
 		ix.hints[i] = h
 		switch {
 		case h.prefix != "":
-			k := h.prefix[:min(gram, len(h.prefix))]
-			ix.prefix[k] = append(ix.prefix[k], i)
+			ix.prefix.add(h.prefix, i)
 		case len(h.inside) >= gram:
 			k := h.inside[:gram]
 			ix.inside[k] = append(ix.inside[k], i)
@@ -106,13 +105,7 @@ func (ix *index) candidates(text string, buf []int) []int {
 		return buf
 	}
 	buf = append(buf, ix.always...)
-	for n := 1; n <= gram && n <= len(lower); n++ {
-		for _, i := range ix.prefix[lower[:n]] {
-			if strings.HasPrefix(lower, ix.hints[i].prefix) {
-				buf = append(buf, i)
-			}
-		}
-	}
+	buf = ix.prefix.walk(lower, buf)
 	if len(ix.inside) > 0 {
 		for p := 0; p+gram <= len(lower); p++ {
 			for _, i := range ix.inside[lower[p:p+gram]] {
@@ -193,4 +186,38 @@ func lowerASCII(s string) (string, bool) {
 		return s, true
 	}
 	return strings.ToLower(s), true
+}
+
+// trie holds route positions under the literal prefixes they require.
+type trie struct {
+	routes []int
+	next   map[byte]*trie
+}
+
+func (t *trie) add(prefix string, route int) {
+	n := t
+	for i := 0; i < len(prefix); i++ {
+		if n.next == nil {
+			n.next = map[byte]*trie{}
+		}
+		c, ok := n.next[prefix[i]]
+		if !ok {
+			c = &trie{}
+			n.next[prefix[i]] = c
+		}
+		n = c
+	}
+	n.routes = append(n.routes, route)
+}
+
+// walk appends the routes of every prefix of text.
+func (t *trie) walk(text string, buf []int) []int {
+	n := t
+	for i := 0; i < len(text) && n.next != nil; i++ {
+		if n = n.next[text[i]]; n == nil {
+			break
+		}
+		buf = append(buf, n.routes...)
+	}
+	return buf
 }
