@@ -137,3 +137,30 @@ func BenchmarkBurst1000Ping(b *testing.B) {
 	b.ReportMetric(float64(procStatus(b, p.cmd.Process.Pid, "VmHWM"))/1024, "peak-RSS-MiB")
 	p.close()
 }
+
+// BenchmarkBrainGet is one `wirebot brain get` from a script's point of
+// view: start the client process, ask the bot, print the value.
+func BenchmarkBrainGet(b *testing.B) {
+	dir := b.TempDir()
+	gate := filepath.Join(dir, "done")
+	writeScript(b, dir, "hold.sh", "#!/bin/sh\n# @respond ^hold$\nwirebot brain set k value\necho \"env $WIREBOT_API_URL $WIREBOT_API_TOKEN\" | wirebot say\n"+
+		"while [ ! -e "+gate+" ]; do sleep 0.05; done\n")
+	p := startBot(b, dir, baseEnv())
+	p.send("hold")
+	m := p.expect(`^env (\S+) (\S+)$`)
+	env := baseEnv("WIREBOT_API_URL="+m[1], "WIREBOT_API_TOKEN="+m[2])
+	var times []time.Duration
+	for b.Loop() {
+		cmd := exec.Command(binary, "brain", "get", "k")
+		cmd.Env = env
+		start := time.Now()
+		out, err := cmd.Output()
+		times = append(times, time.Since(start))
+		if err != nil || string(out) != "value\n" {
+			b.Fatalf("brain get: %q %v", out, err)
+		}
+	}
+	b.ReportMetric(ms(median(times)), "median-ms")
+	os.WriteFile(gate, nil, 0o600)
+	p.close()
+}

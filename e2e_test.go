@@ -220,15 +220,13 @@ wait
 `)
 	writeScript(t, dir, "quick.sh", "#!/bin/sh\n# @respond ^quick$\necho quick done\n")
 	p := startBot(t, dir, baseEnv())
-	start := time.Now()
 	p.send("hang")
 	time.Sleep(200 * time.Millisecond)
+	// These answer while hang.sh runs: its timeout reply must come after
+	// them (expect skips lines, so a reply out of order fails below).
 	p.send("ping", "quick")
 	p.expect(`^PONG$`)
 	p.expect(`^quick done$`)
-	if d := time.Since(start); d > 900*time.Millisecond {
-		t.Fatalf("other commands waited %s for the hanging script", d)
-	}
 	p.expectWithin(`^started$`, 10*time.Second)
 	p.expectWithin(`^hang.sh timed out after 1s and was stopped\.$`, 10*time.Second)
 	data, err := os.ReadFile(pids)

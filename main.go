@@ -18,6 +18,7 @@ import (
 	"sync"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/wirebot/wirebot/bot"
 	"github.com/wirebot/wirebot/bot/shell"
@@ -33,6 +34,10 @@ usage:
   wirebot [run] [--config FILE]   run the bot
   wirebot check [--config FILE]   validate the config and every script
   wirebot version                 print the version
+
+inside a script run by wirebot:
+  wirebot brain [--global] get KEY | set KEY [VALUE] | del KEY | list [PREFIX]
+  wirebot say [--channel C] TEXT
 
 The config file is --config, $WIREBOT_CONFIG, ./config.yaml or
 /etc/wirebot/config.yaml; with none the bot runs on defaults (the shell
@@ -58,6 +63,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runBot(ctx, args, stdin, stdout, stderr, environ)
 	case "check":
 		err = runCheck(args, stdout, stderr, environ)
+	case "brain":
+		err = runBrain(ctx, args, stdin, stdout, getenvFrom(environ))
+		if errors.Is(err, errMissing) {
+			return 1 // a missing key prints nothing
+		}
+	case "say":
+		err = runSay(ctx, args, stdin, stderr, getenvFrom(environ))
 	case "version":
 		fmt.Fprintf(stdout, "wirebot %s\n", version)
 	case "help", "-h", "--help":
@@ -139,6 +151,11 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
+	store, err := bot.OpenStore(cfg.DataFile, cfg.Audit.Keep)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	var adapter bot.Adapter
 	switch cfg.Adapter {
 	case "shell":
@@ -147,11 +164,16 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	default:
 		return &usageError{fmt.Errorf("adapter: %q is not available in this build yet; use shell", cfg.Adapter)}
 	}
-	b := bot.New(cfg, bot.Options{Adapter: adapter, Logger: log, Version: version})
+	b := bot.New(cfg, bot.Options{Adapter: adapter, Logger: log, Version: version, Store: store})
+	api, err := bot.NewAPI(b, store)
+	if err != nil {
+		return err
+	}
 	runner, err := handlers.NewRunner(cfg, log)
 	if err != nil {
 		return err
 	}
+	runner.RunEnv = api.Issue
 	loader := handlers.NewLoader(b, runner)
 	b.Register(handlers.NewBuiltins(b, loader).Routes()...)
 	watch := true
@@ -162,6 +184,11 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := api.Serve(); err != nil {
+			log.Error("script API stopped", "err", err)
+		}
+	})
 	if watch {
 		wg.Go(func() {
 			if err := loader.Watch(watchCtx); err != nil {
@@ -171,6 +198,11 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	err = b.Run(ctx)
 	stopWatch()
+	closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if cerr := api.Close(closeCtx); cerr != nil {
+		log.Warn("stop script API", "err", cerr)
+	}
 	wg.Wait()
 	return err
 }

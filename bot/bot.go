@@ -25,6 +25,8 @@ type Bot struct {
 	started time.Time
 	pool    *Pool
 	access  *Access
+	store   *Store
+	audit   *auditWriter
 	handler Handler // the middleware chain around Request.Target.Handler
 
 	mu      sync.Mutex // guards static and scripts while a table is built
@@ -45,6 +47,8 @@ type Bot struct {
 // Options are what New needs besides the config.
 type Options struct {
 	Adapter Adapter
+	// Store, when set, keeps the audit log (and is what built-ins use).
+	Store   *Store
 	Logger  *slog.Logger
 	Version string
 	// Middleware runs, in order, around every command after the engine's
@@ -66,9 +70,13 @@ func New(cfg Config, o Options) *Bot {
 		started: time.Now(),
 		pool:    NewPool(cfg.Scripts.MaxConcurrent),
 		access:  NewAccess(cfg.Admins, cfg.Groups),
+		store:   o.Store,
+	}
+	if o.Store != nil {
+		b.audit = newAuditWriter(o.Store, log)
 	}
 	b.runCtx, b.cancelRun = context.WithCancel(context.Background())
-	mw := []Middleware{b.recoverPanics, b.logRuns, b.checkAccess, b.checkApproval}
+	mw := []Middleware{b.auditRuns, b.recoverPanics, b.logRuns, b.checkAccess, b.checkApproval}
 	mw = append(mw, o.Middleware...)
 	mw = append(mw, b.limit)
 	b.handler = Wrap(HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) error {
@@ -83,6 +91,9 @@ func (b *Bot) Config() Config { return b.cfg }
 
 // Logger returns the bot's logger.
 func (b *Bot) Logger() *slog.Logger { return b.log }
+
+// Store returns the bot's store; nil when it has none.
+func (b *Bot) Store() *Store { return b.store }
 
 // Access returns the bot's access rules.
 func (b *Bot) Access() *Access { return b.access }
@@ -164,6 +175,9 @@ func (b *Bot) Run(ctx context.Context) error {
 		b.drain(b.cfg.ShutdownGrace)
 	}
 	b.cancelRun()
+	if b.audit != nil {
+		b.audit.Close()
+	}
 	if f, ok := b.adapter.(Flusher); ok {
 		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

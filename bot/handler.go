@@ -43,6 +43,10 @@ type Request struct {
 	Named   map[string]string
 	Stdin   []byte // a webhook's body; nil means the event JSON
 	Started time.Time
+	// Approver is who signed the run off, when it needed approval.
+	Approver string
+	// Chain names the chain this run is a step of.
+	Chain string
 }
 
 // ResponseWriter posts replies for a request, in its channel and thread.

@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +37,15 @@ func (bi *Builtins) Routes() []*bot.Route {
 		{"status", `^status$`, []string{"status - version, uptime, adapter, scripts loaded, runs in flight and queued"}, nil, bi.status},
 		{"whoami", `^whoami$`, []string{"whoami - your id, name and groups"}, nil, bi.whoami},
 		{"reload", `^reload$`, []string{"reload - read the scripts folder again (admins)"}, []string{"admins"}, bi.reload},
+	}
+	if bi.bot.Store() != nil {
+		defs = append(defs,
+			def{"remember", `^remember\s+(.+?)\s+is\s+(.+?)\s*$`, []string{"remember <key> is <value> - remember a fact"}, nil, bi.remember},
+			def{"what", `^what(?:\s+is|'s)\s+(.+?)\s*\??$`, []string{"what is <key> - recall a fact"}, nil, bi.what},
+			def{"forget", `^forget\s+(.+?)\s*$`, []string{"forget <key> - forget a fact"}, nil, bi.forget},
+			def{"facts", `^facts$`, []string{"facts - every fact remembered"}, nil, bi.facts},
+			def{"history", `^history(?:\s+(\d+))?$`, []string{"history [N] - your last N runs (everyone's for admins); default 10"}, nil, bi.history},
+		)
 	}
 	var routes []*bot.Route
 	for _, d := range defs {
@@ -124,4 +135,110 @@ func (bi *Builtins) reload(ctx context.Context, w bot.ResponseWriter, _ *bot.Req
 		msg += "."
 	}
 	return w.Reply(ctx, msg)
+}
+
+// storeFailed tells the user briefly and logs the details under a reference.
+func (bi *Builtins) storeFailed(ctx context.Context, w bot.ResponseWriter, what string, err error) error {
+	ref := bot.Ref()
+	bi.bot.Logger().Error(what, "ref", ref, "err", err)
+	_ = w.Reply(ctx, fmt.Sprintf("Sorry, I could not %s (ref %s).", what, ref))
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func (bi *Builtins) remember(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
+	key, value := r.Args[0], r.Args[1]
+	f := bot.Fact{Key: key, Value: value, By: r.Message.User.Name, At: time.Now().UTC()}
+	if err := bi.bot.Store().Remember(f); err != nil {
+		return bi.storeFailed(ctx, w, "remember that", err)
+	}
+	return w.Reply(ctx, fmt.Sprintf("OK, %s is %s.", key, value))
+}
+
+func (bi *Builtins) what(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
+	f, err := bi.bot.Store().Fact(r.Args[0])
+	if errors.Is(err, bot.ErrNotFound) {
+		return w.Reply(ctx, fmt.Sprintf("I don't know what %s is.", r.Args[0]))
+	}
+	if err != nil {
+		return bi.storeFailed(ctx, w, "recall that", err)
+	}
+	return w.Reply(ctx, fmt.Sprintf("%s is %s", f.Key, f.Value))
+}
+
+func (bi *Builtins) forget(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
+	found, err := bi.bot.Store().Forget(r.Args[0])
+	if err != nil {
+		return bi.storeFailed(ctx, w, "forget that", err)
+	}
+	if !found {
+		return w.Reply(ctx, fmt.Sprintf("I didn't know anything about %s.", r.Args[0]))
+	}
+	return w.Reply(ctx, fmt.Sprintf("OK, I forgot %s.", r.Args[0]))
+}
+
+func (bi *Builtins) facts(ctx context.Context, w bot.ResponseWriter, _ *bot.Request) error {
+	facts, err := bi.bot.Store().Facts()
+	if err != nil {
+		return bi.storeFailed(ctx, w, "list the facts", err)
+	}
+	if len(facts) == 0 {
+		return w.Reply(ctx, "I don't know any facts yet. Teach me with: remember <key> is <value>")
+	}
+	lines := make([]string, len(facts))
+	for i, f := range facts {
+		lines[i] = fmt.Sprintf("%s is %s", f.Key, f.Value)
+	}
+	return w.Reply(ctx, strings.Join(lines, "\n"))
+}
+
+// maxHistory caps history N.
+const maxHistory = 100
+
+func (bi *Builtins) history(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
+	n := 10
+	if len(r.Args) > 0 && r.Args[0] != "" {
+		v, err := strconv.Atoi(r.Args[0])
+		if err != nil || v < 1 {
+			return w.Reply(ctx, "history takes a number of runs, such as: history 20")
+		}
+		n = min(v, maxHistory)
+	}
+	u := r.Message.User
+	all := bi.bot.Access().IsAdmin(u)
+	bi.bot.SyncAudit(ctx)
+	entries, err := bi.bot.Store().History(n, func(e *bot.AuditEntry) bool {
+		return all || e.UserID == u.ID
+	})
+	if err != nil {
+		return bi.storeFailed(ctx, w, "read the audit log", err)
+	}
+	if len(entries) == 0 {
+		return w.Reply(ctx, "No runs yet.")
+	}
+	lines := make([]string, len(entries))
+	for i, e := range entries {
+		lines[i] = FormatAudit(e)
+	}
+	return w.Reply(ctx, strings.Join(lines, "\n"))
+}
+
+// FormatAudit is one history line: when, who, where, what, how it ended.
+func FormatAudit(e bot.AuditEntry) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "#%d %s %s in %s: %s", e.ID, e.Time.Local().Format("2006-01-02 15:04:05"), e.User, e.Channel, e.Command)
+	if e.Text != "" && e.Text != e.Command {
+		fmt.Fprintf(&b, " %q", e.Text)
+	}
+	fmt.Fprintf(&b, " -> %s", e.Outcome)
+	if e.Outcome == "failed" {
+		fmt.Fprintf(&b, " (exit %d)", e.Exit)
+	}
+	fmt.Fprintf(&b, " in %s", e.Duration.Round(time.Millisecond))
+	if e.Approver != "" {
+		fmt.Fprintf(&b, ", approved by %s", e.Approver)
+	}
+	if e.Trigger != "" && e.Trigger != "chat" {
+		fmt.Fprintf(&b, " [%s]", e.Trigger)
+	}
+	return b.String()
 }

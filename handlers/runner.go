@@ -52,21 +52,35 @@ func NewRunner(cfg bot.Config, log *slog.Logger) (*Runner, error) {
 		dir:       dir,
 		timeout:   cfg.Scripts.Timeout,
 		maxOutput: cfg.Scripts.MaxOutput,
-		baseEnv:   BaseEnv(cfg.Scripts, os.LookupEnv),
+		baseEnv:   BaseEnv(cfg.Scripts, os.LookupEnv, selfDir()),
 		log:       log,
 	}, nil
+}
+
+// selfDir is the folder of the running wirebot binary, put first on
+// scripts' PATH so that `wirebot brain` and `wirebot say` reach this very
+// bot's client, even under `go run .`.
+func selfDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	return filepath.Dir(exe)
 }
 
 // BaseEnv is the part of a script's environment that is the same for every
 // run: PATH, HOME, LANG and TZ when the bot has them, scripts.env, and the
 // variables named by scripts.env_passthrough.
-func BaseEnv(sc bot.ScriptsConfig, lookup func(string) (string, bool)) []string {
+func BaseEnv(sc bot.ScriptsConfig, lookup func(string) (string, bool), binDir string) []string {
 	var env []string
-	if v, ok := lookup("PATH"); ok && v != "" {
-		env = append(env, "PATH="+v)
-	} else {
-		env = append(env, "PATH=/usr/local/bin:/usr/bin:/bin")
+	path, ok := lookup("PATH")
+	if !ok || path == "" {
+		path = "/usr/local/bin:/usr/bin:/bin"
 	}
+	if binDir != "" {
+		path = binDir + string(os.PathListSeparator) + path
+	}
+	env = append(env, "PATH="+path)
 	for _, k := range []string{"HOME", "LANG", "TZ"} {
 		if v, ok := lookup(k); ok {
 			env = append(env, k+"="+v)

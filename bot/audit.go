@@ -1,0 +1,131 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// auditWriter records audit entries off the reply path: runs hand it their
+// entry and go on; it commits whatever has gathered in one transaction.
+// Its queue blocks when full rather than drop an entry.
+type auditWriter struct {
+	store *Store
+	log   *slog.Logger
+	ch    chan auditItem
+	done  chan struct{}
+}
+
+type auditItem struct {
+	entry AuditEntry
+	sync  chan struct{} // when set, closed once everything before it is committed
+}
+
+const auditQueue = 4096
+const auditBatch = 512
+
+func newAuditWriter(s *Store, log *slog.Logger) *auditWriter {
+	a := &auditWriter{store: s, log: log, ch: make(chan auditItem, auditQueue), done: make(chan struct{})}
+	go a.run()
+	return a
+}
+
+func (a *auditWriter) run() {
+	defer close(a.done)
+	batch := make([]AuditEntry, 0, auditBatch)
+	var syncs []chan struct{}
+	for item := range a.ch {
+		batch, syncs = batch[:0], syncs[:0]
+		add := func(it auditItem) {
+			if it.sync != nil {
+				syncs = append(syncs, it.sync)
+			} else {
+				batch = append(batch, it.entry)
+			}
+		}
+		add(item)
+	gather:
+		for len(batch) < auditBatch {
+			select {
+			case it, ok := <-a.ch:
+				if !ok {
+					break gather
+				}
+				add(it)
+			default:
+				break gather
+			}
+		}
+		if len(batch) > 0 {
+			if err := a.store.AppendAudit(batch...); err != nil {
+				a.log.Error("write audit log", "entries", len(batch), "err", err)
+			}
+		}
+		for _, s := range syncs {
+			close(s)
+		}
+	}
+}
+
+// Record queues e.
+func (a *auditWriter) Record(e AuditEntry) { a.ch <- auditItem{entry: e} }
+
+// Sync waits until everything recorded before it is committed.
+func (a *auditWriter) Sync(ctx context.Context) {
+	s := make(chan struct{})
+	select {
+	case a.ch <- auditItem{sync: s}:
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-s:
+	case <-ctx.Done():
+	}
+}
+
+// Close commits what is queued and stops.
+func (a *auditWriter) Close() {
+	close(a.ch)
+	<-a.done
+}
+
+// auditRuns is the middleware that puts every run in the audit log.
+func (b *Bot) auditRuns(next Handler) Handler {
+	return HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) error {
+		err := next.Handle(ctx, w, r)
+		if b.audit == nil {
+			return err
+		}
+		exit := 0
+		var ee *ExitError
+		switch {
+		case errors.As(err, &ee):
+			exit = ee.Code
+		case err != nil:
+			exit = -1
+		}
+		m := r.Message
+		b.audit.Record(AuditEntry{
+			Time: r.Started.UTC(), User: m.User.Name, UserID: m.User.ID, Channel: channelLabel(m.Channel),
+			Trigger: string(r.Trigger), Command: r.Target.Name, Text: r.Command, Args: r.Args,
+			Approver: r.Approver, Outcome: Outcome(err), Exit: exit, Duration: time.Since(r.Started), Chain: r.Chain,
+		})
+		return err
+	})
+}
+
+// SyncAudit waits until every run recorded so far is in the store.
+func (b *Bot) SyncAudit(ctx context.Context) {
+	if b.audit != nil {
+		b.audit.Sync(ctx)
+	}
+}
+
+func channelLabel(c Channel) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
