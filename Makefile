@@ -25,8 +25,8 @@ unit:
 
 # Seeded fuzz targets, run briefly; their seeds also run in every `go test`.
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzParseHeader$$' -fuzztime=$(FUZZTIME) ./handlers
-	$(GO) test -run='^$$' -fuzz='^FuzzAddress$$' -fuzztime=$(FUZZTIME) ./bot
+	$(GO) test -run='^$$' -fuzz='^FuzzParseHeader$$' -fuzztime=$(FUZZTIME) -parallel=1 ./handlers
+	$(GO) test -run='^$$' -fuzz='^FuzzAddress$$' -fuzztime=$(FUZZTIME) -parallel=1 ./bot
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./bot ./handlers

@@ -22,6 +22,7 @@ import (
 
 	"github.com/wirebot/wirebot/bot"
 	"github.com/wirebot/wirebot/bot/shell"
+	slackadapter "github.com/wirebot/wirebot/bot/slack"
 	"github.com/wirebot/wirebot/handlers"
 )
 
@@ -161,8 +162,13 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	case "shell":
 		user := getenvFrom(environ)("USER")
 		adapter = shell.New(stdin, stdout, shell.Options{BotName: cfg.Name, User: user, Interactive: isTerminal(stdout) && isTerminal(stdin)})
+	case "slack":
+		adapter = slackadapter.New(slackadapter.Options{
+			BotToken: cfg.Slack.BotToken.Reveal(), AppToken: cfg.Slack.AppToken.Reveal(), APIURL: cfg.Slack.APIURL,
+			ListenToBots: cfg.ListenToBots, Logger: log,
+		})
 	default:
-		return &usageError{fmt.Errorf("adapter: %q is not available in this build yet; use shell", cfg.Adapter)}
+		return &usageError{fmt.Errorf("adapter: %q is not available in this build yet; use shell or slack", cfg.Adapter)}
 	}
 	b := bot.New(cfg, bot.Options{Adapter: adapter, Logger: log, Version: version, Store: store})
 	api, err := bot.NewAPI(b, store)

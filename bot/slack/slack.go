@@ -1,0 +1,354 @@
+// Package slack is wirebot's Slack adapter: Socket Mode through
+// github.com/shomali11/slacker/v2, so the bot needs no public URL.
+//
+// Routing stays in wirebot's own registry: slacker's command matcher is
+// given nothing to match, its help is replaced, and every message reaches
+// the bot through the unsupported-command handler.
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shomali11/slacker/v2"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+	"github.com/slack-go/slack/socketmode"
+	"golang.org/x/time/rate"
+
+	"github.com/wirebot/wirebot/bot"
+)
+
+// Options configure the adapter.
+type Options struct {
+	BotToken     string
+	AppToken     string
+	APIURL       string // "" for Slack itself
+	ListenToBots bool
+	Logger       *slog.Logger
+	// PaceEvery and PaceBurst pace posts per channel; defaults 1s and 3.
+	PaceEvery time.Duration
+	PaceBurst int
+	// NameTTL is how long resolved user and channel names are kept.
+	NameTTL time.Duration
+	// OnReconnect is called each time the connection is made again.
+	OnReconnect func()
+	// OnInteraction, when set, receives button clicks (block actions).
+	OnInteraction func(ctx context.Context, a Action)
+}
+
+// Action is a click on a button of a message the bot posted.
+type Action struct {
+	ActionID string
+	Value    string
+	User     bot.User
+	Channel  bot.Channel
+	Thread   string
+}
+
+type socketEvent = socketmode.Event
+
+// Adapter connects to one Slack workspace.
+type Adapter struct {
+	opts Options
+	log  *slog.Logger
+	api  *slack.Client
+	sl   *slacker.Slacker
+
+	selfUser, selfBot string
+	connected         atomic.Bool
+
+	users    *cache
+	channels *cache
+	seen     *dedupe
+
+	mu     sync.Mutex
+	pacers map[string]*pacer
+}
+
+type pacer struct {
+	mu  sync.Mutex // keeps one channel's posts in order
+	lim *rate.Limiter
+}
+
+// New makes an adapter; it connects in Run.
+func New(o Options) *Adapter {
+	if o.PaceEvery <= 0 {
+		o.PaceEvery = time.Second
+	}
+	if o.PaceBurst <= 0 {
+		o.PaceBurst = 3
+	}
+	if o.NameTTL <= 0 {
+		o.NameTTL = 10 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	opts := []slacker.ClientOption{slacker.WithLogger(slogger{o.Logger.With("adapter", "slack")})}
+	if o.APIURL != "" {
+		opts = append(opts, slacker.WithAPIURL(strings.TrimRight(o.APIURL, "/")+"/"))
+	}
+	if o.ListenToBots {
+		opts = append(opts, slacker.WithBotMode(slacker.BotModeIgnoreNone)) // our own messages are dropped below
+	} else {
+		opts = append(opts, slacker.WithBotMode(slacker.BotModeIgnoreAll))
+	}
+	sl := slacker.NewClient(o.BotToken, o.AppToken, opts...)
+	return &Adapter{
+		opts: o, log: o.Logger, sl: sl, api: sl.SlackClient(),
+		users: newCache(o.NameTTL), channels: newCache(o.NameTTL), seen: newDedupe(10 * time.Minute),
+		pacers: map[string]*pacer{},
+	}
+}
+
+// Name is "slack".
+func (a *Adapter) Name() string { return "slack" }
+
+// Connected reports whether the Socket Mode connection is up.
+func (a *Adapter) Connected() bool { return a.connected.Load() }
+
+// Run connects and delivers messages until ctx is done. Socket Mode
+// reconnects by itself, with backoff, after a dropped socket or a
+// `disconnect` request.
+func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
+	auth, err := a.authTest(ctx)
+	if err != nil {
+		return err
+	}
+	a.selfUser, a.selfBot = auth.UserID, auth.BotID
+	a.users.put(auth.UserID, auth.User)
+	a.log.Info("slack: authenticated", "adapter", "slack", "user", auth.User, "team", auth.Team)
+
+	route := func(cc *slacker.CommandContext) { a.receive(cc.Context(), in, cc.Event()) }
+	// slacker puts its own help first; replace it so "help" is ours.
+	a.sl.Help(&slacker.CommandDefinition{Command: "help", HideHelp: true, Handler: route})
+	a.sl.UnsupportedCommandHandler(route)
+	a.sl.UnsupportedInteractionHandler(func(ic *slacker.InteractionContext) { a.interaction(ic.Context(), ic.Callback()) })
+	var connections atomic.Int64
+	a.sl.OnConnected(func(ev socketEvent) {
+		a.connected.Store(true)
+		if connections.Add(1) > 1 && a.opts.OnReconnect != nil {
+			a.opts.OnReconnect()
+		}
+		a.log.Info("slack: connected", "adapter", "slack", "connection", connections.Load())
+	})
+	down := func(what string) func(socketEvent) {
+		return func(ev socketEvent) {
+			a.connected.Store(false)
+			var cause error
+			if ce, ok := ev.Data.(*slack.ConnectionErrorEvent); ok {
+				cause = ce.ErrorObj
+			}
+			a.log.Warn("slack: "+what, "adapter", "slack", "err", cause)
+		}
+	}
+	a.sl.OnDisconnected(down("disconnected"))
+	a.sl.OnConnectionError(down("connection failed; retrying with backoff"))
+	a.sl.OnConnecting(func(socketEvent) { a.connected.Store(false) })
+
+	err = a.sl.Listen(ctx)
+	a.connected.Store(false)
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("slack socket mode: %w", err)
+	}
+	return ctx.Err()
+}
+
+// authTest learns who the bot is, retrying while Slack cannot be reached.
+func (a *Adapter) authTest(ctx context.Context) (*slack.AuthTestResponse, error) {
+	wait := 500 * time.Millisecond
+	for {
+		auth, err := a.api.AuthTestContext(ctx)
+		if err == nil {
+			return auth, nil
+		}
+		var se slack.SlackErrorResponse
+		if errors.As(err, &se) || strings.Contains(err.Error(), "invalid_auth") || strings.Contains(err.Error(), "not_authed") {
+			return nil, fmt.Errorf("slack auth.test: %w (check slack.bot_token)", err)
+		}
+		a.log.Warn("slack: cannot reach Slack yet", "adapter", "slack", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+// receive turns a slacker event into a bot message.
+func (a *Adapter) receive(ctx context.Context, in bot.Inbox, ev *slacker.MessageEvent) {
+	if ev == nil {
+		return
+	}
+	m := bot.Message{Adapter: "slack", ID: ev.TimeStamp, Thread: ev.ThreadTimeStamp}
+	text := ev.Text
+	direct := strings.HasPrefix(ev.ChannelID, "D")
+	switch data := ev.Data.(type) {
+	case *slackevents.MessageEvent:
+		switch data.SubType {
+		case "", "thread_broadcast", "file_share", "bot_message", "me_message":
+		default:
+			return // edits, deletions, joins: not something said to the bot
+		}
+		direct = direct || data.ChannelType == "im"
+	case *slackevents.AppMentionEvent:
+	case *slack.SlashCommand:
+		// /wirebot TEXT is addressed by being a slash command.
+		text, direct = data.Text, true
+		m.ID = ""
+	}
+	if ev.TimeStamp != "" && !a.seen.first(ev.ChannelID+"/"+ev.TimeStamp) {
+		return // a mention arrives as both message and app_mention
+	}
+	if ev.UserID == a.selfUser || (ev.BotID != "" && ev.BotID == a.selfBot) {
+		m.FromSelf = true
+	}
+	m.User = a.user(ctx, ev.UserID)
+	m.User.IsBot = m.User.IsBot || ev.BotID != ""
+	if m.User.ID == "" && ev.BotID != "" {
+		m.User = bot.User{ID: ev.BotID, Name: ev.BotID, IsBot: true}
+	}
+	m.Channel = a.channel(ctx, ev.ChannelID)
+	m.Channel.Direct = direct
+	m.Text = decode(text, func(id string) string { return a.user(ctx, id).Name },
+		func(id string) string { return a.channel(ctx, id).Name })
+	a.log.Debug("slack: message", "adapter", "slack", "user", m.User.Name, "channel", m.Channel.Name, "self", m.FromSelf, "bot", m.User.IsBot, "text", m.Text)
+	in.Receive(ctx, m)
+}
+
+func (a *Adapter) user(ctx context.Context, id string) bot.User {
+	if id == "" {
+		return bot.User{}
+	}
+	if v, ok := a.users.get(id); ok {
+		return bot.User{ID: id, Name: v.name, IsBot: v.isBot}
+	}
+	u, err := a.api.GetUserInfoContext(ctx, id)
+	if err != nil {
+		a.log.Warn("slack: users.info", "adapter", "slack", "user", id, "err", err)
+		return bot.User{ID: id, Name: id}
+	}
+	a.users.putEntry(id, entry{name: u.Name, isBot: u.IsBot})
+	return bot.User{ID: id, Name: u.Name, IsBot: u.IsBot}
+}
+
+func (a *Adapter) channel(ctx context.Context, id string) bot.Channel {
+	if id == "" {
+		return bot.Channel{}
+	}
+	if v, ok := a.channels.get(id); ok {
+		return bot.Channel{ID: id, Name: v.name}
+	}
+	c, err := a.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: id})
+	if err != nil {
+		a.log.Warn("slack: conversations.info", "adapter", "slack", "channel", id, "err", err)
+		return bot.Channel{ID: id}
+	}
+	a.channels.put(id, c.Name)
+	return bot.Channel{ID: id, Name: c.Name}
+}
+
+func (a *Adapter) interaction(ctx context.Context, cb *slack.InteractionCallback) {
+	if a.opts.OnInteraction == nil || cb == nil {
+		return
+	}
+	for _, act := range cb.ActionCallback.BlockActions {
+		thread := cb.Container.ThreadTs
+		if thread == "" {
+			thread = cb.Message.ThreadTimestamp
+		}
+		a.opts.OnInteraction(ctx, Action{
+			ActionID: act.ActionID, Value: act.Value,
+			User:    a.user(ctx, cb.User.ID),
+			Channel: a.channel(ctx, cb.Channel.ID),
+			Thread:  thread,
+		})
+	}
+}
+
+func (a *Adapter) pacer(channel string) *pacer {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p, ok := a.pacers[channel]
+	if !ok {
+		p = &pacer{lim: rate.NewLimiter(rate.Every(a.opts.PaceEvery), a.opts.PaceBurst)}
+		a.pacers[channel] = p
+	}
+	return p
+}
+
+// Send posts a reply, split into messages Slack takes whole, paced per
+// channel, retrying after 429s for as long as ctx allows.
+func (a *Adapter) Send(ctx context.Context, r bot.Reply) error {
+	return a.post(ctx, r, nil)
+}
+
+// SendBlocks posts text with Block Kit blocks (buttons).
+func (a *Adapter) SendBlocks(ctx context.Context, r bot.Reply, blocks []slack.Block) error {
+	return a.post(ctx, r, blocks)
+}
+
+func (a *Adapter) post(ctx context.Context, r bot.Reply, blocks []slack.Block) error {
+	channel := r.Channel.ID
+	if channel == "" || (r.Channel.Name != "" && channel == r.Channel.Name && !looksLikeID(channel)) {
+		channel = "#" + strings.TrimPrefix(r.Channel.Name, "#") // chat.postMessage takes names too
+	}
+	p := a.pacer(channel)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	parts := chunks(r.Text)
+	for i, part := range parts {
+		opts := []slack.MsgOption{slack.MsgOptionText(part, false)}
+		if r.Thread != "" {
+			opts = append(opts, slack.MsgOptionTS(r.Thread))
+		}
+		if blocks != nil && i == len(parts)-1 {
+			opts = append(opts, slack.MsgOptionBlocks(append([]slack.Block{
+				slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, part, false, false), nil, nil)}, blocks...)...))
+		}
+		if err := a.postOne(ctx, p, channel, opts); err != nil {
+			return fmt.Errorf("post to %s (part %d of %d): %w", channel, i+1, len(parts), err)
+		}
+	}
+	return nil
+}
+
+func (a *Adapter) postOne(ctx context.Context, p *pacer, channel string, opts []slack.MsgOption) error {
+	for {
+		if err := p.lim.Wait(ctx); err != nil {
+			return err
+		}
+		_, _, err := a.api.PostMessageContext(ctx, channel, opts...)
+		var rl *slack.RateLimitedError
+		if !errors.As(err, &rl) {
+			return err
+		}
+		wait := max(rl.RetryAfter, time.Second)
+		a.log.Warn("slack: rate limited, retrying", "adapter", "slack", "channel", channel, "retry_after", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func looksLikeID(s string) bool {
+	if len(s) < 2 {
+		return false
+	}
+	switch s[0] {
+	case 'C', 'D', 'G':
+	default:
+		return false
+	}
+	return strings.ToUpper(s) == s
+}
