@@ -182,6 +182,7 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	runner.RunEnv = api.Issue
 	loader := handlers.NewLoader(b, runner)
 	b.Register(handlers.NewBuiltins(b, loader).Routes()...)
+	b.Register(b.ChainRoutes()...)
 	watch := true
 	if _, err := loader.Reload(); err != nil {
 		log.Warn("no scripts loaded", "err", err)

@@ -110,7 +110,8 @@ func (b *Bot) auditRuns(next Handler) Handler {
 		b.audit.Record(AuditEntry{
 			Time: r.Started.UTC(), User: m.User.Name, UserID: m.User.ID, Channel: channelLabel(m.Channel),
 			Trigger: string(r.Trigger), Command: r.Target.Name, Text: r.Command, Args: r.Args,
-			Approver: r.Approver, Outcome: Outcome(err), Exit: exit, Duration: time.Since(r.Started), Chain: r.Chain,
+			Approver: r.Approver, ApprovalID: r.ApprovalID, Outcome: Outcome(err), Exit: exit,
+			Duration: time.Since(r.Started), Chain: r.Chain,
 		})
 		return err
 	})

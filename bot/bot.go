@@ -34,7 +34,10 @@ type Bot struct {
 	scripts []*Route
 	table   atomic.Pointer[Table]
 
-	stopping atomic.Bool
+	// intake guards stopping: Receive holds it shared while it routes, so
+	// once Run has set stopping no message starts anything.
+	intake   sync.RWMutex
+	stopping bool
 	runs     sync.WaitGroup
 	// runCtx is what runs live in. It is not the signal context: on SIGTERM
 	// runs get shutdown_grace to finish before it is cancelled.
@@ -74,6 +77,9 @@ func New(cfg Config, o Options) *Bot {
 	}
 	if o.Store != nil {
 		b.audit = newAuditWriter(o.Store, log)
+		if err := b.access.UseStore(o.Store); err != nil {
+			log.Error("load group changes", "err", err)
+		}
 	}
 	b.runCtx, b.cancelRun = context.WithCancel(context.Background())
 	mw := []Middleware{b.auditRuns, b.recoverPanics, b.logRuns, b.checkAccess, b.checkApproval}
@@ -164,7 +170,9 @@ func (b *Bot) Status() Status {
 func (b *Bot) Run(ctx context.Context) error {
 	b.log.Info("wirebot started", "version", b.version, "adapter", b.adapter.Name(), "scripts", b.Status().Scripts)
 	err := b.adapter.Run(ctx, b)
-	b.stopping.Store(true)
+	b.intake.Lock()
+	b.stopping = true
+	b.intake.Unlock()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		b.log.Error("adapter stopped", "adapter", b.adapter.Name(), "err", err)
 	}
@@ -212,7 +220,9 @@ func (b *Bot) drain(grace time.Duration) {
 // Receive routes one message. Built-ins answer before it returns; scripts
 // are started in the pool.
 func (b *Bot) Receive(ctx context.Context, m Message) {
-	if b.stopping.Load() {
+	b.intake.RLock()
+	defer b.intake.RUnlock()
+	if b.stopping {
 		return
 	}
 	if m.FromSelf || (m.User.IsBot && !b.cfg.ListenToBots) {
@@ -357,23 +367,10 @@ func (b *Bot) checkAccess(next Handler) Handler {
 	})
 }
 
-// checkApproval refuses commands that need a second person's sign-off:
-// until approvals exist, the safe answer is no.
-func (b *Bot) checkApproval(next Handler) Handler {
-	return HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) error {
-		if len(r.Target.Approve) > 0 {
-			_ = w.Reply(ctx, fmt.Sprintf("Sorry, %s needs approval by %s, and this wirebot cannot take approvals yet.",
-				r.Target.Name, strings.Join(r.Target.Approve, " or ")))
-			return fmt.Errorf("%s needs approval: %w", r.Target.Name, ErrRefused)
-		}
-		return next.Handle(ctx, w, r)
-	})
-}
-
 // limit holds non-inline commands until a worker slot is free.
 func (b *Bot) limit(next Handler) Handler {
 	return HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) error {
-		if r.Target.Inline {
+		if r.Target.Inline || r.Target.NoSlot {
 			return next.Handle(ctx, w, r)
 		}
 		if err := b.pool.Acquire(ctx); err != nil {

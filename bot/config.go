@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -298,13 +299,26 @@ func (c *Config) Validate() error {
 		if !nameRE.MatchString(ch.Name) {
 			bad(key+".name", "%q is not a valid chain name", ch.Name)
 		}
+		var named []string
 		if ch.Respond == "" {
 			bad(key+".respond", "must be set")
-		} else if _, err := CompilePattern(ch.Respond); err != nil {
+		} else if re, err := CompilePattern(ch.Respond); err != nil {
 			bad(key+".respond", "%v", err)
+		} else {
+			named = re.SubexpNames()
 		}
 		if len(ch.Steps) == 0 {
 			bad(key+".steps", "must list at least one command")
+		}
+		for j, st := range ch.Steps {
+			if strings.TrimSpace(st) == "" {
+				bad(fmt.Sprintf("%s.steps[%d]", key, j), "is empty")
+			}
+			for _, m := range placeholderRE.FindAllStringSubmatch(st, -1) {
+				if named != nil && !slices.Contains(named, m[1]) {
+					bad(fmt.Sprintf("%s.steps[%d]", key, j), "uses {%s}, which is not a named group of respond (write (?P<%s>...))", m[1], m[1])
+				}
+			}
 		}
 	}
 	if c.Approvals.TTL <= 0 {

@@ -19,6 +19,9 @@ type Command struct {
 	// Inline commands answer at once without a worker slot; everything else
 	// runs in the bounded pool.
 	Inline bool
+	// NoSlot commands run in their own goroutine without a worker slot:
+	// chains, whose steps take slots of their own.
+	NoSlot bool
 }
 
 // Trigger says what started a request.
@@ -45,6 +48,8 @@ type Request struct {
 	Started time.Time
 	// Approver is who signed the run off, when it needed approval.
 	Approver string
+	// ApprovalID is the approval request this run came from or made.
+	ApprovalID string
 	// Chain names the chain this run is a step of.
 	Chain string
 }
@@ -99,6 +104,10 @@ func Outcome(err error) string {
 		return "timeout"
 	case errors.Is(err, ErrRefused):
 		return "refused"
+	case errors.Is(err, ErrPending):
+		return "pending"
+	case errors.Is(err, ErrDenied):
+		return "denied"
 	case errors.As(err, &ee):
 		return "failed"
 	default:

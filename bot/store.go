@@ -268,6 +268,10 @@ type AuditEntry struct {
 	Exit     int           `json:"exit"`
 	Duration time.Duration `json:"duration"`
 	Chain    string        `json:"chain,omitempty"`
+	// ApprovalID ties the entry to an approval request.
+	ApprovalID string `json:"approval_id,omitempty"`
+	// Note is free text: a denial's reason.
+	Note string `json:"note,omitempty"`
 }
 
 func seqKey(n uint64) []byte {
@@ -340,4 +344,58 @@ func (s *Store) AuditCount() int {
 		return nil
 	})
 	return n
+}
+
+// putJSON stores v under key in bucket.
+func (s *Store) putJSON(bucket []byte, key string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).Put([]byte(key), data)
+	})
+}
+
+// takeJSON loads key of bucket into v and deletes it in one transaction,
+// so that of two callers racing for the same record only one gets it.
+// ok decides, from the record, whether to take it.
+func (s *Store) takeJSON(bucket []byte, key string, v any, ok func() error) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		data := b.Get([]byte(key))
+		if data == nil {
+			return ErrNotFound
+		}
+		if err := json.Unmarshal(data, v); err != nil {
+			return err
+		}
+		if err := ok(); err != nil {
+			return err
+		}
+		return b.Delete([]byte(key))
+	})
+}
+
+func (s *Store) deleteKey(bucket []byte, key string) (bool, error) {
+	found := false
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		found = b.Get([]byte(key)) != nil
+		if !found {
+			return nil
+		}
+		return b.Delete([]byte(key))
+	})
+	return found, err
+}
+
+// eachJSON calls fn with every record of bucket, by key. The data is a
+// copy, valid after the transaction.
+func (s *Store) eachJSON(bucket []byte, fn func(key string, data []byte) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			return fn(string(k), bytes.Clone(v))
+		})
+	})
 }

@@ -45,6 +45,10 @@ func (bi *Builtins) Routes() []*bot.Route {
 			def{"forget", `^forget\s+(.+?)\s*$`, []string{"forget <key> - forget a fact"}, nil, bi.forget},
 			def{"facts", `^facts$`, []string{"facts - every fact remembered"}, nil, bi.facts},
 			def{"history", `^history(?:\s+(\d+))?$`, []string{"history [N] - your last N runs (everyone's for admins); default 10"}, nil, bi.history},
+			def{"approve", `^approve\s+([A-Za-z0-9]+)$`, []string{"approve <id> - approve someone else's request"}, nil, bi.approve},
+			def{"deny", `^deny\s+([A-Za-z0-9]+)(?:\s+(.+?))?\s*$`, []string{"deny <id> [reason] - cancel a request (yours, or one you could approve)"}, nil, bi.deny},
+			def{"pending", `^pending$`, []string{"pending - requests waiting for approval"}, nil, bi.pending},
+			def{"group", `^group\s+(list|add|remove)(?:\s+(\S+)(?:\s+(\S+))?)?$`, []string{"group list | group add <group> <user> | group remove <group> <user> - manage groups (admins)"}, []string{"admins"}, bi.group},
 		)
 	}
 	var routes []*bot.Route
@@ -233,12 +237,120 @@ func FormatAudit(e bot.AuditEntry) string {
 	if e.Outcome == "failed" {
 		fmt.Fprintf(&b, " (exit %d)", e.Exit)
 	}
-	fmt.Fprintf(&b, " in %s", e.Duration.Round(time.Millisecond))
+	if e.Outcome != "denied" && e.Outcome != "pending" {
+		fmt.Fprintf(&b, " in %s", e.Duration.Round(time.Millisecond))
+	}
 	if e.Approver != "" {
-		fmt.Fprintf(&b, ", approved by %s", e.Approver)
+		verb := "approved"
+		if e.Outcome == "denied" {
+			verb = "denied"
+		}
+		fmt.Fprintf(&b, ", %s by %s", verb, e.Approver)
+	}
+	if e.ApprovalID != "" {
+		fmt.Fprintf(&b, " [request %s]", e.ApprovalID)
+	}
+	if e.Chain != "" {
+		fmt.Fprintf(&b, " [chain %s]", e.Chain)
 	}
 	if e.Trigger != "" && e.Trigger != "chat" {
 		fmt.Fprintf(&b, " [%s]", e.Trigger)
 	}
 	return b.String()
+}
+
+func (bi *Builtins) approve(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
+	a, err := bi.bot.Approve(r.Message.User, r.Args[0])
+	var ae *bot.ApprovalError
+	if errors.As(err, &ae) {
+		_ = w.Reply(ctx, ae.Msg)
+		return fmt.Errorf("approve %s: %w", r.Args[0], bot.ErrRefused)
+	}
+	if err != nil {
+		return bi.storeFailed(ctx, w, "approve that", err)
+	}
+	return w.Reply(ctx, fmt.Sprintf("Approved %s: running %q (%s) for %s.", a.ID, a.Command, a.Target, a.Requester.Name))
+}
+
+func (bi *Builtins) deny(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
+	a, err := bi.bot.Deny(r.Message.User, r.Args[0], r.Args[1])
+	var ae *bot.ApprovalError
+	if errors.As(err, &ae) {
+		_ = w.Reply(ctx, ae.Msg)
+		return fmt.Errorf("deny %s: %w", r.Args[0], bot.ErrRefused)
+	}
+	if err != nil {
+		return bi.storeFailed(ctx, w, "deny that", err)
+	}
+	msg := fmt.Sprintf("Denied %s: %q (%s) asked by %s will not run.", a.ID, a.Command, a.Target, a.Requester.Name)
+	if r.Args[1] != "" {
+		msg += " Reason: " + r.Args[1]
+	}
+	return w.Reply(ctx, msg)
+}
+
+func (bi *Builtins) pending(ctx context.Context, w bot.ResponseWriter, _ *bot.Request) error {
+	list, err := bi.bot.Pending()
+	if err != nil {
+		return bi.storeFailed(ctx, w, "list the pending requests", err)
+	}
+	if len(list) == 0 {
+		return w.Reply(ctx, "No requests are waiting for approval.")
+	}
+	lines := make([]string, len(list))
+	for i, a := range list {
+		lines[i] = fmt.Sprintf("%s: %s asked %q (%s) in %s; approvers: %s; expires in %s",
+			a.ID, a.Requester.Name, a.Command, a.Target, channelName(a.Channel), strings.Join(a.Groups, ", "),
+			time.Until(a.Expires).Round(time.Second))
+	}
+	return w.Reply(ctx, strings.Join(lines, "\n"))
+}
+
+func (bi *Builtins) group(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
+	access := bi.bot.Access()
+	op, group, user := r.Args[0], r.Args[1], r.Args[2]
+	switch op {
+	case "list":
+		all := access.All()
+		names := make([]string, 0, len(all))
+		for g := range all {
+			names = append(names, g)
+		}
+		slices.Sort(names)
+		lines := make([]string, len(names))
+		for i, g := range names {
+			members := strings.Join(all[g], ", ")
+			if members == "" {
+				members = "(nobody)"
+			}
+			lines[i] = g + ": " + members
+		}
+		return w.Reply(ctx, strings.Join(lines, "\n"))
+	case "add", "remove":
+		if group == "" || user == "" {
+			return w.Reply(ctx, fmt.Sprintf("Usage: group %s <group> <user>", op))
+		}
+		var changed bool
+		var err error
+		if op == "add" {
+			changed, err = access.Add(group, user)
+		} else {
+			changed, err = access.Remove(group, user)
+		}
+		if err != nil {
+			return bi.storeFailed(ctx, w, "change the group", err)
+		}
+		user = strings.TrimPrefix(user, "@")
+		switch {
+		case op == "add" && changed:
+			return w.Reply(ctx, fmt.Sprintf("Added %s to %s.", user, strings.ToLower(group)))
+		case op == "add":
+			return w.Reply(ctx, fmt.Sprintf("%s is already in %s.", user, strings.ToLower(group)))
+		case changed:
+			return w.Reply(ctx, fmt.Sprintf("Removed %s from %s.", user, strings.ToLower(group)))
+		default:
+			return w.Reply(ctx, fmt.Sprintf("%s was not in %s.", user, strings.ToLower(group)))
+		}
+	}
+	return nil
 }

@@ -39,18 +39,13 @@ type Options struct {
 	NameTTL time.Duration
 	// OnReconnect is called each time the connection is made again.
 	OnReconnect func()
-	// OnInteraction, when set, receives button clicks (block actions).
-	OnInteraction func(ctx context.Context, a Action)
 }
 
-// Action is a click on a button of a message the bot posted.
-type Action struct {
-	ActionID string
-	Value    string
-	User     bot.User
-	Channel  bot.Channel
-	Thread   string
-}
+// Action ids of the approval buttons.
+const (
+	actionApprove = "wirebot_approve"
+	actionDeny    = "wirebot_deny"
+)
 
 type socketEvent = socketmode.Event
 
@@ -130,7 +125,7 @@ func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
 	// slacker puts its own help first; replace it so "help" is ours.
 	a.sl.Help(&slacker.CommandDefinition{Command: "help", HideHelp: true, Handler: route})
 	a.sl.UnsupportedCommandHandler(route)
-	a.sl.UnsupportedInteractionHandler(func(ic *slacker.InteractionContext) { a.interaction(ic.Context(), ic.Callback()) })
+	a.sl.UnsupportedInteractionHandler(func(ic *slacker.InteractionContext) { a.interaction(ic.Context(), in, ic.Callback()) })
 	var connections atomic.Int64
 	a.sl.OnConnected(func(ev socketEvent) {
 		a.connected.Store(true)
@@ -256,22 +251,45 @@ func (a *Adapter) channel(ctx context.Context, id string) bot.Channel {
 	return bot.Channel{ID: id, Name: c.Name}
 }
 
-func (a *Adapter) interaction(ctx context.Context, cb *slack.InteractionCallback) {
-	if a.opts.OnInteraction == nil || cb == nil {
+// interaction turns a click on an Approve or Deny button into the message
+// "approve ID" or "deny ID" from the person who clicked, so a click passes
+// exactly the checks that typing it would.
+func (a *Adapter) interaction(ctx context.Context, in bot.Inbox, cb *slack.InteractionCallback) {
+	if cb == nil {
 		return
 	}
 	for _, act := range cb.ActionCallback.BlockActions {
+		var verb string
+		switch act.ActionID {
+		case actionApprove:
+			verb = "approve"
+		case actionDeny:
+			verb = "deny"
+		default:
+			continue
+		}
 		thread := cb.Container.ThreadTs
 		if thread == "" {
 			thread = cb.Message.ThreadTimestamp
 		}
-		a.opts.OnInteraction(ctx, Action{
-			ActionID: act.ActionID, Value: act.Value,
-			User:    a.user(ctx, cb.User.ID),
-			Channel: a.channel(ctx, cb.Channel.ID),
-			Thread:  thread,
-		})
+		channelID := cb.Channel.ID
+		if channelID == "" {
+			channelID = cb.Container.ChannelID
+		}
+		m := bot.Message{Adapter: "slack", Text: verb + " " + act.Value, User: a.user(ctx, cb.User.ID),
+			Channel: a.channel(ctx, channelID), Thread: thread}
+		m.Channel.Direct = true // a click is addressed to the bot
+		in.Receive(ctx, m)
 	}
+}
+
+// SendApproval posts an approval request with Approve and Deny buttons.
+func (a *Adapter) SendApproval(ctx context.Context, r bot.Reply, id string) error {
+	approve := slack.NewButtonBlockElement(actionApprove, id, slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false))
+	approve.Style = slack.StylePrimary
+	deny := slack.NewButtonBlockElement(actionDeny, id, slack.NewTextBlockObject(slack.PlainTextType, "Deny", false, false))
+	deny.Style = slack.StyleDanger
+	return a.post(ctx, r, []slack.Block{slack.NewActionBlock("wirebot_approval_"+id, approve, deny)})
 }
 
 func (a *Adapter) pacer(channel string) *pacer {

@@ -1,0 +1,219 @@
+package bot
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ErrPending reports a run that now waits for someone's approval.
+var ErrPending = errors.New("waiting for approval")
+
+// ErrDenied reports a request that was denied.
+var ErrDenied = errors.New("denied")
+
+// Approval is a run waiting for a second person's sign-off. It is kept in
+// the store, so it survives a restart.
+type Approval struct {
+	ID        string    `json:"id"`
+	Target    string    `json:"target"` // the command that will run
+	Kind      Kind      `json:"kind"`
+	Trigger   Trigger   `json:"trigger"`
+	Command   string    `json:"command"` // the command text
+	Text      string    `json:"text"`    // the message as typed
+	Requester User      `json:"requester"`
+	Channel   Channel   `json:"channel"`
+	Direct    bool      `json:"direct"`
+	Thread    string    `json:"thread"`
+	Adapter   string    `json:"adapter"`
+	Groups    []string  `json:"groups"` // who may approve
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires"`
+}
+
+// ApprovalPoster is an optional ability: an adapter that can post an
+// approval request with Approve and Deny buttons. A click must come back
+// as the message "approve ID" or "deny ID" from the person who clicked,
+// so it goes through exactly the same checks as typing it.
+type ApprovalPoster interface {
+	SendApproval(ctx context.Context, r Reply, id string) error
+}
+
+// idAlphabet leaves out letters and digits that are easy to confuse.
+const idAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+func newApprovalID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	for i := range b {
+		b[i] = idAlphabet[int(b[i])%len(idAlphabet)]
+	}
+	return string(b[:])
+}
+
+// checkApproval turns a run of a command with @approve into a pending
+// request, unless it was approved already (or is a step of an approved
+// chain, whose approval covers it).
+func (b *Bot) checkApproval(next Handler) Handler {
+	return HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) error {
+		if len(r.Target.Approve) == 0 || r.Approver != "" {
+			return next.Handle(ctx, w, r)
+		}
+		if b.store == nil {
+			_ = w.Reply(ctx, fmt.Sprintf("Sorry, %s needs approval, and this bot has no store to keep requests in.", r.Target.Name))
+			return fmt.Errorf("%s needs approval: %w", r.Target.Name, ErrRefused)
+		}
+		return b.requestApproval(ctx, w, r)
+	})
+}
+
+func (b *Bot) requestApproval(ctx context.Context, w ResponseWriter, r *Request) error {
+	m := r.Message
+	now := time.Now().UTC()
+	a := Approval{
+		ID: newApprovalID(), Target: r.Target.Name, Kind: r.Kind, Trigger: r.Trigger, Command: r.Command, Text: m.Text,
+		Requester: m.User, Channel: m.Channel, Direct: m.Channel.Direct, Thread: m.Thread, Adapter: m.Adapter,
+		Groups: r.Target.Approve, Created: now, Expires: now.Add(b.cfg.Approvals.TTL),
+	}
+	if err := b.store.putJSON(bucketApprovals, a.ID, a); err != nil {
+		ref := Ref()
+		b.log.Error("save approval request", "ref", ref, "err", err)
+		_ = w.Reply(ctx, fmt.Sprintf("Sorry, I could not record the approval request (ref %s).", ref))
+		return fmt.Errorf("save approval request: %w", err)
+	}
+	r.ApprovalID = a.ID
+	text := fmt.Sprintf("%s asked to run %q (%s), which needs approval by %s. Someone in %s other than %s can say `approve %s` (or `deny %s`) within %s.",
+		m.User.Name, r.Command, r.Target.Name, strings.Join(a.Groups, " or "), strings.Join(a.Groups, " or "), m.User.Name,
+		a.ID, a.ID, b.cfg.Approvals.TTL)
+	reply := Reply{Channel: m.Channel, Thread: replyThread(m), Text: text}
+	if p, ok := b.adapter.(ApprovalPoster); ok {
+		if err := p.SendApproval(ctx, reply, a.ID); err != nil {
+			b.log.Error("post approval request", "err", err)
+		}
+	} else {
+		_ = w.Reply(ctx, text)
+	}
+	return fmt.Errorf("%s %s: %w", r.Target.Name, a.ID, ErrPending)
+}
+
+// Pending lists the open approval requests, oldest first, dropping
+// expired ones.
+func (b *Bot) Pending() ([]Approval, error) {
+	if b.store == nil {
+		return nil, nil
+	}
+	var out, expired []Approval
+	now := time.Now()
+	err := b.store.eachJSON(bucketApprovals, func(_ string, data []byte) error {
+		var a Approval
+		if err := json.Unmarshal(data, &a); err != nil {
+			return err
+		}
+		if now.After(a.Expires) {
+			expired = append(expired, a)
+		} else {
+			out = append(out, a)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read approval requests: %w", err)
+	}
+	for _, a := range expired {
+		_, _ = b.store.deleteKey(bucketApprovals, a.ID)
+	}
+	slices.SortFunc(out, func(x, y Approval) int { return x.Created.Compare(y.Created) })
+	return out, nil
+}
+
+// ApprovalError is a refusal to approve or deny, with the sentence to tell
+// the person.
+type ApprovalError struct{ Msg string }
+
+func (e *ApprovalError) Error() string { return e.Msg }
+
+// Approve signs request id off as approver and runs it as the requester,
+// where it was asked. It returns the approval, or an *ApprovalError that
+// says why not.
+func (b *Bot) Approve(approver User, id string) (Approval, error) {
+	id = strings.ToUpper(strings.TrimSpace(id))
+	var a Approval
+	err := b.store.takeJSON(bucketApprovals, id, &a, func() error {
+		switch {
+		case time.Now().After(a.Expires):
+			return nil // taken away below, and reported as expired
+		case approver.ID == a.Requester.ID:
+			return &ApprovalError{fmt.Sprintf("Sorry %s, you cannot approve your own request; someone else in %s must.", approver.Name, strings.Join(a.Groups, " or "))}
+		case !b.access.CanApprove(approver, a.Groups):
+			return &ApprovalError{fmt.Sprintf("Sorry %s, only members of %s may approve %s.", approver.Name, strings.Join(a.Groups, " or "), id)}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return a, &ApprovalError{fmt.Sprintf("There is no pending request %s (it may have been approved, denied or expired already).", id)}
+	}
+	if err != nil {
+		return a, err
+	}
+	if time.Now().After(a.Expires) {
+		return a, &ApprovalError{fmt.Sprintf("Request %s expired at %s; ask again.", id, a.Expires.Local().Format("15:04:05"))}
+	}
+	r := &Request{
+		Message: Message{Text: a.Text, User: a.Requester, Channel: a.Channel, Thread: a.Thread, Adapter: a.Adapter},
+		Command: a.Command, Kind: a.Kind, Trigger: a.Trigger, Approver: approver.Name, ApprovalID: a.ID,
+	}
+	r.Message.Channel.Direct = a.Direct
+	if !b.resolve(r, a.Target) {
+		return a, &ApprovalError{fmt.Sprintf("%s was approved, but %q no longer runs %s; ask again.", id, a.Command, a.Target)}
+	}
+	b.start(r)
+	return a, nil
+}
+
+// resolve finds the route for r's command text that runs target.
+func (b *Bot) resolve(r *Request, target string) bool {
+	t := b.Table()
+	var matches []Match
+	if r.Kind == Hear {
+		matches = t.Hear(r.Command)
+	} else if mt, ok := t.Respond(r.Command); ok {
+		matches = []Match{mt}
+	}
+	for _, mt := range matches {
+		if mt.Route.Command.Name == target {
+			r.Target, r.Args, r.Named = mt.Route.Command, mt.Args, mt.Named
+			return true
+		}
+	}
+	return false
+}
+
+// Deny cancels request id. The requester may deny their own request, as
+// may anyone who could approve it.
+func (b *Bot) Deny(who User, id, reason string) (Approval, error) {
+	id = strings.ToUpper(strings.TrimSpace(id))
+	var a Approval
+	err := b.store.takeJSON(bucketApprovals, id, &a, func() error {
+		if who.ID != a.Requester.ID && !b.access.CanApprove(who, a.Groups) {
+			return &ApprovalError{fmt.Sprintf("Sorry %s, only %s or a member of %s may deny %s.", who.Name, a.Requester.Name, strings.Join(a.Groups, " or "), id)}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return a, &ApprovalError{fmt.Sprintf("There is no pending request %s.", id)}
+	}
+	if err != nil {
+		return a, err
+	}
+	if b.audit != nil {
+		b.audit.Record(AuditEntry{Time: time.Now().UTC(), User: a.Requester.Name, UserID: a.Requester.ID,
+			Channel: channelLabel(a.Channel), Trigger: string(a.Trigger), Command: a.Target, Text: a.Command,
+			Approver: who.Name, ApprovalID: a.ID, Outcome: "denied", Exit: -1, Note: reason})
+	}
+	return a, nil
+}
