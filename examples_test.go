@@ -35,6 +35,8 @@ func TestExampleScripts(t *testing.T) {
 		{"check " + ok.URL + "/", `^` + regexp.QuoteMeta(ok.URL) + `/ is UP: 200 OK in \d+ ms$`},
 		{"check " + ok.URL + "/missing", `is DOWN: 404 Not Found`},
 		{"check http://127.0.0.1:1/", `^http://127\.0\.0\.1:1/ is DOWN: `},
+		{"diskwatch", `^All file systems on \S+ are below 90%\.$|^Disk alert on `},
+		{"count", `^tester, you have counted 1 times; everyone together 1 times\.$`},
 	}
 	for _, c := range cases {
 		p.send(c.say)
@@ -50,7 +52,7 @@ func TestExampleScripts(t *testing.T) {
 		}
 		help = append(help, l)
 	}
-	for _, cmd := range []string{"uptime", "disk", "dns", "time", "check"} {
+	for _, cmd := range []string{"uptime", "disk", "dns", "time", "check", "diskwatch", "count"} {
 		found := false
 		for _, h := range help {
 			found = found || strings.HasPrefix(h, cmd+" ")

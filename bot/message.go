@@ -8,6 +8,9 @@ type User struct {
 	ID    string `json:"id"`
 	Name  string `json:"name"`
 	IsBot bool   `json:"-"`
+	// Trusted is set only by the engine, for the scheduler running what an
+	// operator configured; it passes @allow. No adapter sets it.
+	Trusted bool `json:"-"`
 }
 
 // Channel is where a message was said. Direct marks a private conversation

@@ -47,6 +47,9 @@ func (bi *Builtins) Routes() []*bot.Route {
 			def{"history", `^history(?:\s+(\d+))?$`, []string{"history [N] - your last N runs (everyone's for admins); default 10"}, nil, bi.history},
 			def{"approve", `^approve\s+([A-Za-z0-9]+)$`, []string{"approve <id> - approve someone else's request"}, nil, bi.approve},
 			def{"deny", `^deny\s+([A-Za-z0-9]+)(?:\s+(.+?))?\s*$`, []string{"deny <id> [reason] - cancel a request (yours, or one you could approve)"}, nil, bi.deny},
+			def{"schedule", `^schedule\s+add\s+(?:"([^"]*)"|'([^']*)')\s+(.+?)\s*$`, []string{`schedule add "SPEC" COMMAND - run COMMAND here on a schedule ("0 9 * * 1-5", "@every 10m"), as you`}, nil, bi.scheduleAdd},
+			def{"schedule", `^schedule\s+(?:list|ls)$`, []string{"schedule list - every schedule with its next run"}, nil, bi.scheduleList},
+			def{"schedule", `^schedule\s+(?:remove|rm|delete)\s+(\S+)$`, []string{"schedule remove ID - stop a schedule you made (admins: any)"}, nil, bi.scheduleRemove},
 			def{"pending", `^pending$`, []string{"pending - requests waiting for approval"}, nil, bi.pending},
 			def{"group", `^group\s+(list|add|remove)(?:\s+(\S+)(?:\s+(\S+))?)?$`, []string{"group list | group add <group> <user> | group remove <group> <user> - manage groups (admins)"}, []string{"admins"}, bi.group},
 		)
@@ -353,4 +356,69 @@ func (bi *Builtins) group(ctx context.Context, w bot.ResponseWriter, r *bot.Requ
 		}
 	}
 	return nil
+}
+
+func (bi *Builtins) scheduleAdd(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
+	spec, command := r.Args[0], r.Args[2]
+	if spec == "" {
+		spec = r.Args[1]
+	}
+	sched := bi.bot.Scheduler()
+	if err := sched.ParseSpec(spec); err != nil {
+		_ = w.Reply(ctx, fmt.Sprintf("Sorry, %v. Use 5 fields (\"0 9 * * 1-5\"), 6 with seconds, or a descriptor (\"@every 30s\", \"@daily\").", err))
+		return fmt.Errorf("schedule add: %w: %w", err, bot.ErrRefused)
+	}
+	mt, ok := bi.bot.Table().Respond(command)
+	if !ok {
+		_ = w.Reply(ctx, fmt.Sprintf("Sorry, %q matches no command, so there is nothing to schedule. Try %q.", command, "help"))
+		return fmt.Errorf("schedule add %q: no command: %w", command, bot.ErrRefused)
+	}
+	if c := mt.Route.Command; !bi.bot.Access().Allowed(r.Message.User, c.Allow) {
+		_ = w.Reply(ctx, fmt.Sprintf("Sorry %s, %s is only for members of %s, so you cannot schedule it.", r.Message.User.Name, c.Name, strings.Join(c.Allow, " or ")))
+		return fmt.Errorf("schedule add %q: %w", command, bot.ErrRefused)
+	}
+	cs, err := sched.Add(r.Message.User, r.Message.Channel, r.Message.Adapter, spec, command)
+	if err != nil {
+		return bi.storeFailed(ctx, w, "add the schedule", err)
+	}
+	next := ""
+	for _, info := range sched.List() {
+		if info.ID == cs.ID {
+			next = info.Next.Local().Format("2006-01-02 15:04:05")
+		}
+	}
+	return w.Reply(ctx, fmt.Sprintf("Scheduled %s: %q at %q in %s, as %s; next run %s. Remove it with: schedule remove %s",
+		cs.ID, command, spec, channelName(cs.Channel), cs.Owner.Name, next, cs.ID))
+}
+
+func (bi *Builtins) scheduleList(ctx context.Context, w bot.ResponseWriter, _ *bot.Request) error {
+	list := bi.bot.Scheduler().List()
+	if len(list) == 0 {
+		return w.Reply(ctx, "No schedules. Add one with: schedule add \"@every 1h\" <command>")
+	}
+	lines := make([]string, len(list))
+	for i, s := range list {
+		next := "-"
+		if !s.Next.IsZero() {
+			next = s.Next.Local().Format("2006-01-02 15:04:05")
+		}
+		lines[i] = fmt.Sprintf("%s: %q %s in #%s by %s, next %s", s.ID, s.Spec, s.Command, strings.TrimPrefix(s.Channel, "#"), s.Owner, next)
+	}
+	return w.Reply(ctx, strings.Join(lines, "\n"))
+}
+
+func (bi *Builtins) scheduleRemove(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
+	info, err := bi.bot.Scheduler().Remove(r.Message.User, r.Args[0])
+	switch {
+	case errors.Is(err, bot.ErrNotFound):
+		return w.Reply(ctx, fmt.Sprintf("There is no schedule %s. See: schedule list", r.Args[0]))
+	case errors.Is(err, bot.ErrNotYours):
+		_ = w.Reply(ctx, fmt.Sprintf("Sorry %s, schedule %s belongs to %s; only they or an admin may remove it.", r.Message.User.Name, info.ID, info.Owner))
+		return fmt.Errorf("schedule remove: %w", bot.ErrRefused)
+	case err != nil && info.ID != "":
+		return w.Reply(ctx, fmt.Sprintf("Sorry, %v.", err))
+	case err != nil:
+		return bi.storeFailed(ctx, w, "remove the schedule", err)
+	}
+	return w.Reply(ctx, fmt.Sprintf("Removed schedule %s (%q %s).", info.ID, info.Spec, info.Command))
 }

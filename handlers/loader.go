@@ -116,8 +116,6 @@ type Loader struct {
 	mu      sync.Mutex
 	cache   scanCache
 	scripts []*Script
-	// OnLoad, when set, is called with the scripts after every load.
-	OnLoad func(scripts []*Script)
 }
 
 // NewLoader makes a loader that installs the scripts of cfg.ScriptsDir into b.
@@ -142,10 +140,16 @@ func (l *Loader) Reload() (ScanResult, error) {
 		return res, err
 	}
 	var routes []*bot.Route
+	var jobs []bot.ScriptJob
 	for _, s := range res.Scripts {
-		routes = append(routes, Routes(s, l.runner)...)
+		cmd := l.command(s)
+		routes = append(routes, Routes(s, cmd)...)
+		for _, c := range s.Crons {
+			jobs = append(jobs, bot.ScriptJob{Spec: c.Spec, Channel: c.Channel, Command: cmd})
+		}
 	}
 	l.bot.SetScriptRoutes(routes)
+	l.bot.Scheduler().SetScriptJobs(jobs)
 	old := map[string]bool{}
 	for _, s := range l.scripts {
 		old[s.Name] = true
@@ -166,18 +170,19 @@ func (l *Loader) Reload() (ScanResult, error) {
 		l.log.Warn("file skipped: " + p.Error())
 	}
 	l.scripts = res.Scripts
-	if l.OnLoad != nil {
-		l.OnLoad(res.Scripts)
-	}
 	return res, nil
 }
 
-// Routes returns the routes of script s, run by rn.
-func Routes(s *Script, rn *Runner) []*bot.Route {
-	cmd := &bot.Command{
+// command is the command that runs script s.
+func (l *Loader) command(s *Script) *bot.Command {
+	return &bot.Command{
 		Name: s.Name, Source: s.Path, Help: s.Help, Allow: s.Allow, Approve: s.Approve,
-		Timeout: s.Timeout, Handler: rn.Handler(s),
+		Timeout: s.Timeout, Handler: l.runner.Handler(s),
 	}
+}
+
+// Routes returns the routes of script s, which cmd runs.
+func Routes(s *Script, cmd *bot.Command) []*bot.Route {
 	var routes []*bot.Route
 	for _, p := range s.Respond {
 		routes = append(routes, &bot.Route{Kind: bot.Respond, Pattern: p.Re, Command: cmd})
