@@ -50,15 +50,7 @@ func TestAllowAndHelpPerUser(t *testing.T) {
 	p.send("/user root", "opsonly")
 	p.expect(`^ops ran$`)
 	p.send("/user carol", "help", "ping")
-	var help []string
-	for {
-		l := p.expect(`.*`)[0]
-		if l == "PONG" {
-			break
-		}
-		help = append(help, l)
-	}
-	joined := strings.Join(help, "\n")
+	joined := strings.Join(p.until("PONG"), "\n")
 	if strings.Contains(joined, "opsonly") || strings.Contains(joined, "deploy <app>") || strings.Contains(joined, "release <version>") || strings.Contains(joined, "group list") {
 		t.Errorf("carol's help lists what she may not run:\n%s", joined)
 	}

@@ -37,11 +37,7 @@ func TestHelpListsBuiltinsAndScripts(t *testing.T) {
 	p.send("help")
 	got := map[string]bool{}
 	p.send("ping")
-	for {
-		l := p.expect(`.*`)[0]
-		if l == "PONG" {
-			break
-		}
+	for _, l := range p.until("PONG") {
 		got[l] = true
 	}
 	for _, want := range []string{"deploy <app> - ship it", "nohelp.sh (respond: ^bare thing$)", "ping - check that the bot answers (PONG)"} {
@@ -75,14 +71,7 @@ func TestRespondCapturesArgvAndEnv(t *testing.T) {
 	writeScript(t, dir, "deploy.sh", envScript)
 	p := startBot(t, dir, baseEnv())
 	p.send("/user alice", "/channel #ops", "wirebot: deploy web-1 to prod")
-	var lines []string
-	for {
-		l := p.expect(`.*`)[0]
-		if l == "end" {
-			break
-		}
-		lines = append(lines, l)
-	}
+	lines := p.until("end")
 	want := []string{
 		"argc=3", "arg=[web-1]", "arg=[prod]", "arg=[]",
 		"app=web-1 env=prod extra=[] set=yes",
@@ -138,11 +127,7 @@ func TestScriptEnvironmentHasNoSecrets(t *testing.T) {
 	p := startBot(t, dir, env)
 	p.send("env")
 	got := map[string]string{}
-	for {
-		l := p.expect(`.*`)[0]
-		if l == "END" {
-			break
-		}
+	for _, l := range p.until("END") {
 		k, v, _ := strings.Cut(l, "=")
 		got[k] = v
 	}

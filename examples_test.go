@@ -43,15 +43,8 @@ func TestExampleScripts(t *testing.T) {
 		p.expectWithin(c.want, 20*time.Second)
 	}
 	p.send("help")
-	var help []string
 	p.send("ping")
-	for {
-		l := p.expect(`.*`)[0]
-		if l == "PONG" {
-			break
-		}
-		help = append(help, l)
-	}
+	help := p.until("PONG")
 	for _, cmd := range []string{"uptime", "disk", "dns", "time", "check", "diskwatch", "count"} {
 		found := false
 		for _, h := range help {

@@ -171,6 +171,19 @@ func (p *botProc) expectWithin(re string, d time.Duration) []string {
 	}
 }
 
+// until returns the output lines before the line that equals last.
+func (p *botProc) until(last string) []string {
+	p.t.Helper()
+	var lines []string
+	for {
+		l := p.expect(`.*`)[0]
+		if l == last {
+			return lines
+		}
+		lines = append(lines, l)
+	}
+}
+
 // close ends the input and returns the exit code and the remaining output.
 func (p *botProc) close() (int, []string) {
 	p.t.Helper()

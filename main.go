@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -158,6 +159,7 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	defer store.Close()
 	var adapter bot.Adapter
+	var reconnects atomic.Int64 // counted before the bot exists; read by its metrics
 	switch cfg.Adapter {
 	case "shell":
 		user := getenvFrom(environ)("USER")
@@ -165,12 +167,13 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	case "slack":
 		adapter = slackadapter.New(slackadapter.Options{
 			BotToken: cfg.Slack.BotToken.Reveal(), AppToken: cfg.Slack.AppToken.Reveal(), APIURL: cfg.Slack.APIURL,
-			ListenToBots: cfg.ListenToBots, Logger: log,
+			ListenToBots: cfg.ListenToBots, Logger: log, BotName: cfg.Name,
+			OnReconnect: func() { reconnects.Add(1) },
 		})
 	default:
 		return &usageError{fmt.Errorf("adapter: %q is not available in this build yet; use shell or slack", cfg.Adapter)}
 	}
-	b := bot.New(cfg, bot.Options{Adapter: adapter, Logger: log, Version: version, Store: store})
+	b := bot.New(cfg, bot.Options{Adapter: adapter, Logger: log, Version: version, Store: store, Reconnects: &reconnects})
 	api, err := bot.NewAPI(b, store)
 	if err != nil {
 		return err
@@ -203,12 +206,32 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			}
 		})
 	}
+	var httpSrv *bot.HTTPServer
+	if cfg.HTTP.Listen != "" {
+		if httpSrv, err = bot.NewHTTPServer(b, cfg.HTTP.Listen); err != nil {
+			stopWatch()
+			api.Close(context.Background())
+			wg.Wait()
+			return err
+		}
+		log.Info("http listening", "addr", httpSrv.Addr())
+		wg.Go(func() {
+			if err := httpSrv.Serve(); err != nil {
+				log.Error("http stopped", "err", err)
+			}
+		})
+	}
 	err = b.Run(ctx)
 	stopWatch()
 	closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if cerr := api.Close(closeCtx); cerr != nil {
 		log.Warn("stop script API", "err", cerr)
+	}
+	if httpSrv != nil {
+		if cerr := httpSrv.Close(closeCtx); cerr != nil {
+			log.Warn("stop http", "err", cerr)
+		}
 	}
 	wg.Wait()
 	return err
@@ -241,6 +264,18 @@ func runCheck(args []string, stdout, stderr io.Writer, environ []string) error {
 		fmt.Fprintf(stdout, "%s%s\n", prefix, p)
 		if both {
 			fmt.Fprintf(stderr, "%s%s\n", prefix, p)
+		}
+	}
+	hooks := map[string]bool{}
+	for _, wh := range cfg.Webhooks {
+		hooks[wh.Name] = true
+	}
+	for _, s := range res.Scripts {
+		for _, h := range s.Webhooks {
+			if !hooks[h] {
+				res.Warnings = append(res.Warnings, &handlers.Problem{File: s.Path,
+					Msg: fmt.Sprintf("@webhook %s has no webhooks: entry with a secret, so POST /hooks/%s answers 404", h, h)})
+			}
 		}
 	}
 	for _, p := range res.Warnings {

@@ -180,6 +180,17 @@ func TestSlackAllowWithUserName(t *testing.T) {
 	stopBot(t, p)
 }
 
+// The bot answers a mention of its Slack user even when that user's name
+// is not the configured name.
+func TestSlackMentionWithOtherBotUserName(t *testing.T) {
+	fs, p, _ := slackBot(t, "name: hal\n")
+	fs.Mention("U1", "C1", "echo by mention")
+	expectPost(t, fs, "C1", "", "by mention")
+	fs.Message("U1", "C1", "hal: echo by name", "")
+	expectPost(t, fs, "C1", "", "by name")
+	stopBot(t, p)
+}
+
 func TestSlackListenToBots(t *testing.T) {
 	fs, p, _ := slackBot(t, "listen_to_bots: true\n")
 	fs.Event(map[string]any{"type": "message", "subtype": "bot_message", "bot_id": "BOTHER", "channel": "C1", "text": "!echo from a bot"})

@@ -28,11 +28,15 @@ type Bot struct {
 	store   *Store
 	audit   *auditWriter
 	sched   *Scheduler
-	handler Handler // the middleware chain around Request.Target.Handler
+	metrics *Metrics
+	// reconnects counts adapter reconnects (the adapter's callback adds).
+	reconnects *atomic.Int64
+	handler    Handler // the middleware chain around Request.Target.Handler
 
-	mu      sync.Mutex // guards static and scripts while a table is built
+	mu      sync.Mutex // guards static, scripts and hooks
 	static  []*Route
 	scripts []*Route
+	hooks   map[string][]*Command // scripts by the @webhook names they declare
 	table   atomic.Pointer[Table]
 
 	// intake guards stopping: Receive holds it shared while it routes, so
@@ -52,9 +56,11 @@ type Bot struct {
 type Options struct {
 	Adapter Adapter
 	// Store, when set, keeps the audit log (and is what built-ins use).
-	Store   *Store
-	Logger  *slog.Logger
-	Version string
+	Store *Store
+	// Reconnects, when set, is the adapter's reconnect count for metrics.
+	Reconnects *atomic.Int64
+	Logger     *slog.Logger
+	Version    string
 	// Middleware runs, in order, around every command after the engine's
 	// own (recovery, logging, access).
 	Middleware []Middleware
@@ -67,14 +73,15 @@ func New(cfg Config, o Options) *Bot {
 		log = slog.New(slog.DiscardHandler)
 	}
 	b := &Bot{
-		cfg:     cfg,
-		log:     log,
-		adapter: o.Adapter,
-		version: o.Version,
-		started: time.Now(),
-		pool:    NewPool(cfg.Scripts.MaxConcurrent),
-		access:  NewAccess(cfg.Admins, cfg.Groups),
-		store:   o.Store,
+		cfg:        cfg,
+		log:        log,
+		adapter:    o.Adapter,
+		version:    o.Version,
+		started:    time.Now(),
+		pool:       NewPool(cfg.Scripts.MaxConcurrent),
+		access:     NewAccess(cfg.Admins, cfg.Groups),
+		store:      o.Store,
+		reconnects: o.Reconnects,
 	}
 	if o.Store != nil {
 		b.audit = newAuditWriter(o.Store, log)
@@ -89,7 +96,8 @@ func New(cfg Config, o Options) *Bot {
 		loc = time.Local
 	}
 	b.sched = newScheduler(b, loc)
-	mw := []Middleware{b.auditRuns, b.recoverPanics, b.logRuns, b.checkAccess, b.checkApproval}
+	b.metrics = newMetrics(b)
+	mw := []Middleware{b.auditRuns, b.countRuns, b.recoverPanics, b.logRuns, b.checkAccess, b.checkApproval}
 	mw = append(mw, o.Middleware...)
 	mw = append(mw, b.limit)
 	b.handler = Wrap(HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) error {
@@ -240,6 +248,7 @@ func (b *Bot) Receive(ctx context.Context, m Message) {
 		return
 	}
 	b.messagesIn.Add(1)
+	b.metrics.messages.Inc()
 	t := b.Table()
 	handled := false
 	command, addressed := Address(m.Text, b.cfg.Name, b.cfg.Alias, m.Channel.Direct)

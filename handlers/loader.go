@@ -141,15 +141,20 @@ func (l *Loader) Reload() (ScanResult, error) {
 	}
 	var routes []*bot.Route
 	var jobs []bot.ScriptJob
+	hooks := map[string][]*bot.Command{}
 	for _, s := range res.Scripts {
 		cmd := l.command(s)
 		routes = append(routes, Routes(s, cmd)...)
 		for _, c := range s.Crons {
 			jobs = append(jobs, bot.ScriptJob{Spec: c.Spec, Channel: c.Channel, Command: cmd})
 		}
+		for _, h := range s.Webhooks {
+			hooks[h] = append(hooks[h], cmd)
+		}
 	}
 	l.bot.SetScriptRoutes(routes)
 	l.bot.Scheduler().SetScriptJobs(jobs)
+	l.bot.SetScriptHooks(hooks)
 	old := map[string]bool{}
 	for _, s := range l.scripts {
 		old[s.Name] = true

@@ -27,9 +27,12 @@ import (
 
 // Options configure the adapter.
 type Options struct {
-	BotToken     string
-	AppToken     string
-	APIURL       string // "" for Slack itself
+	BotToken string
+	AppToken string
+	APIURL   string // "" for Slack itself
+	// BotName is the name the bot answers to (config key name): a mention
+	// of the bot decodes to @BotName whatever its Slack user is called.
+	BotName      string
 	ListenToBots bool
 	Logger       *slog.Logger
 	// PaceEvery and PaceBurst pace posts per channel; defaults 1s and 3.
@@ -213,7 +216,12 @@ func (a *Adapter) receive(ctx context.Context, in bot.Inbox, ev *slacker.Message
 	}
 	m.Channel = a.channel(ctx, ev.ChannelID)
 	m.Channel.Direct = direct
-	m.Text = decode(text, func(id string) string { return a.user(ctx, id).Name },
+	m.Text = decode(text, func(id string) string {
+		if id == a.selfUser && a.opts.BotName != "" {
+			return a.opts.BotName
+		}
+		return a.user(ctx, id).Name
+	},
 		func(id string) string { return a.channel(ctx, id).Name })
 	a.log.Debug("slack: message", "adapter", "slack", "user", m.User.Name, "channel", m.Channel.Name, "self", m.FromSelf, "bot", m.User.IsBot, "text", m.Text)
 	in.Receive(ctx, m)

@@ -49,6 +49,7 @@ type Server struct {
 	Connections atomic.Int64
 	calls       map[string]int
 	stop        chan struct{}
+	closeOnce   sync.Once
 }
 
 // New starts a fake Slack. Close it when done.
@@ -71,8 +72,12 @@ func New() *Server {
 	return s
 }
 
-// Close stops the server and its pinger.
+// Close stops the server and its pinger. It may be called more than once.
 func (s *Server) Close() {
+	s.closeOnce.Do(s.close)
+}
+
+func (s *Server) close() {
 	close(s.stop)
 	s.mu.Lock()
 	if s.conn != nil {
