@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/wirebot/wirebot/bot"
+	ircadapter "github.com/wirebot/wirebot/bot/irc"
 	"github.com/wirebot/wirebot/bot/shell"
 	slackadapter "github.com/wirebot/wirebot/bot/slack"
 	"github.com/wirebot/wirebot/handlers"
@@ -170,8 +171,11 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			ListenToBots: cfg.ListenToBots, Logger: log, BotName: cfg.Name,
 			OnReconnect: func() { reconnects.Add(1) },
 		})
-	default:
-		return &usageError{fmt.Errorf("adapter: %q is not available in this build yet; use shell or slack", cfg.Adapter)}
+	case "irc":
+		adapter = ircadapter.New(ircadapter.Options{
+			Server: cfg.IRC.Server, TLS: cfg.IRC.TLS, Nick: cfg.IRC.Nick, Password: cfg.IRC.Password.Reveal(),
+			Channels: cfg.IRC.Channels, Logger: log, OnReconnect: func() { reconnects.Add(1) },
+		})
 	}
 	b := bot.New(cfg, bot.Options{Adapter: adapter, Logger: log, Version: version, Store: store, Reconnects: &reconnects})
 	api, err := bot.NewAPI(b, store)
