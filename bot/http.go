@@ -15,8 +15,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // maxHookBody is the largest webhook body accepted.
@@ -44,7 +42,10 @@ func NewHTTPServer(b *Bot, addr string) (*HTTPServer, error) {
 	h := &HTTPServer{b: b, ln: ln, seen: map[string]time.Time{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", h.healthz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(b.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		b.metrics.WritePrometheus(w)
+	})
 	mux.HandleFunc("POST /hooks/{name}", h.hook)
 	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return h, nil
@@ -113,7 +114,7 @@ func authorized(r *http.Request, secret string, body []byte) bool {
 func (h *HTTPServer) hook(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	result := "accepted"
-	defer func() { h.b.metrics.webhooks.WithLabelValues(name, result).Inc() }()
+	defer func() { h.b.metrics.webhook(name, result) }()
 	wh, ok := h.b.webhook(name)
 	if !ok {
 		result = "unknown"
