@@ -10,8 +10,10 @@ FUZZ_ADDRESS ?= 100000x
 
 all: build
 
+# A static binary: no libc to load, so every start (each `wirebot brain`
+# call from a script is one) is about a millisecond faster.
 build:
-	$(GO) build -o wirebot .
+	CGO_ENABLED=0 $(GO) build -trimpath -o wirebot .
 
 test: fmt vet staticcheck unit fuzz
 

@@ -26,7 +26,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "wirebot")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	// Built as shipped (make build, Dockerfile): static, without cgo.
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build wirebot: %v\n%s", err, out)
 		os.Exit(1)
