@@ -30,7 +30,9 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startNgircd(t *testing.T) *ngircd {
+func startNgircd(t *testing.T) *ngircd { return startNgircdPass(t, "") }
+
+func startNgircdPass(t *testing.T, password string) *ngircd {
 	t.Helper()
 	bin, err := exec.LookPath("ngircd")
 	if err != nil {
@@ -51,6 +53,7 @@ func startNgircd(t *testing.T) *ngircd {
 	Ports = %d
 	MotdPhrase = test
 	PidFile = %s/ngircd.pid
+	Password = %s
 [Limits]
 	PingTimeout = 120
 	PongTimeout = 20
@@ -63,7 +66,7 @@ func startNgircd(t *testing.T) *ngircd {
 [Channel]
 	Name = #ops
 	Modes = +n
-`, s.port, s.dir)
+`, s.port, s.dir, password)
 	if err := os.WriteFile(filepath.Join(s.dir, "ngircd.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +139,9 @@ func connectUser(t *testing.T, addr, nick string, channels ...string) *ircUser {
 		}
 		close(u.lines)
 	}()
+	if pass := os.Getenv("WIREBOT_TEST_IRC_PASS"); pass != "" {
+		u.raw("PASS " + pass)
+	}
 	u.raw("NICK " + nick)
 	u.raw("USER " + nick + " 0 * :" + nick)
 	u.wait(" 001 ", 10*time.Second)
@@ -170,6 +176,35 @@ func (u *ircUser) wait(s string, d time.Duration) string {
 	}
 }
 
+// waitPresent waits until nick is in channel, whether it joined before or
+// after this user did.
+func (u *ircUser) waitPresent(channel, nick string, d time.Duration) {
+	u.t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		u.raw("NAMES " + channel)
+		for {
+			l := u.wait(" ", time.Until(deadline)+time.Second)
+			if strings.Contains(l, " 353 ") { // RPL_NAMREPLY: ... :alice @wirebot
+				names := l[strings.LastIndex(l, ":")+1:]
+				for _, n := range strings.Fields(names) {
+					if strings.TrimLeft(n, "@+%~&") == nick {
+						return
+					}
+				}
+			}
+			if strings.HasPrefix(l, ":"+nick+"!") && strings.Contains(l, " JOIN ") {
+				return
+			}
+			if strings.Contains(l, " 366 ") {
+				break
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	u.t.Fatalf("%s never appeared in %s", nick, channel)
+}
+
 // message waits for a PRIVMSG from nick to target and returns its text.
 func (u *ircUser) message(from, target string) string {
 	u.t.Helper()
@@ -180,13 +215,15 @@ func (u *ircUser) message(from, target string) string {
 	return l[strings.Index(l, " PRIVMSG "+target+" :")+len(" PRIVMSG "+target+" :"):]
 }
 
-func ircBot(t *testing.T, srv *ngircd) (*botProc, string) {
+func ircBot(t *testing.T, srv *ngircd) (*botProc, string) { return ircBotPass(t, srv, "") }
+
+func ircBotPass(t *testing.T, srv *ngircd, password string) (*botProc, string) {
 	t.Helper()
 	dir := t.TempDir()
 	writeScript(t, dir, "echo.sh", "#!/bin/sh\n# @respond ^echo (.+)$\nprintf '%s (%s in %s)\\n' \"$1\" \"$WIREBOT_USER\" \"$WIREBOT_CHANNEL\"\n")
 	writeScript(t, dir, "long.sh", "#!/bin/sh\n# @respond ^long$\nprintf 'A%.0s' $(seq 1 1200); echo\nfor i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo \"line $i\"; done\n")
 	writeScript(t, dir, "coffee.sh", "#!/bin/sh\n# @hear \\bcoffee\\b\necho coffee heard\n")
-	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(fmt.Sprintf("adapter: irc\nirc: {server: %q, nick: wirebot, channels: [\"#ops\"]}\nhttp: {listen: \"127.0.0.1:0\"}\n", srv.addr())), 0o600)
+	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(fmt.Sprintf("adapter: irc\nirc: {server: %q, nick: wirebot, password: %q, channels: [\"#ops\"]}\nhttp: {listen: \"127.0.0.1:0\"}\n", srv.addr(), password)), 0o600)
 	p := startBot(t, dir, baseEnv())
 	return p, dir
 }
@@ -195,7 +232,7 @@ func TestIRCChannelPrivateAndHear(t *testing.T) {
 	srv := startNgircd(t)
 	alice := connectUser(t, srv.addr(), "alice", "#ops")
 	p, _ := ircBot(t, srv)
-	alice.wait(":wirebot!", 15*time.Second) // the bot joins #ops
+	alice.waitPresent("#ops", "wirebot", 15*time.Second)
 	alice.say("#ops", "wirebot: ping")
 	if got := alice.message("wirebot", "#ops"); got != "PONG" {
 		t.Fatalf("channel reply %q", got)
@@ -219,7 +256,7 @@ func TestIRCLongReplySplitAndPaced(t *testing.T) {
 	srv := startNgircd(t)
 	alice := connectUser(t, srv.addr(), "alice", "#ops")
 	p, _ := ircBot(t, srv)
-	alice.wait(":wirebot!", 15*time.Second)
+	alice.waitPresent("#ops", "wirebot", 15*time.Second)
 	alice.say("#ops", "wirebot: long")
 	var as string
 	for len(as) < 1200 {
@@ -249,7 +286,6 @@ func TestIRCReconnectsAndRejoins(t *testing.T) {
 	srv := startNgircd(t)
 	p, _ := ircBot(t, srv)
 	base := httpAddr(t, p)
-	alice := connectUser(t, srv.addr(), "alice", "#ops")
 	deadline := time.Now().Add(15 * time.Second)
 	for code, _ := do(t, "GET", base+"/healthz", ""); code != 200; code, _ = do(t, "GET", base+"/healthz", "") {
 		if time.Now().After(deadline) {
@@ -257,10 +293,9 @@ func TestIRCReconnectsAndRejoins(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	_ = alice
 	srv.restart()
-	alice = connectUser(t, srv.addr(), "alice", "#ops")
-	alice.wait(":wirebot!", 30*time.Second) // rejoined
+	alice := connectUser(t, srv.addr(), "alice", "#ops")
+	alice.waitPresent("#ops", "wirebot", 30*time.Second) // rejoined
 	alice.say("#ops", "wirebot: echo back")
 	if got := alice.message("wirebot", "#ops"); got != "back (alice in ops)" {
 		t.Fatalf("after reconnect: %q", got)
@@ -269,4 +304,20 @@ func TestIRCReconnectsAndRejoins(t *testing.T) {
 		t.Errorf("reconnect not counted")
 	}
 	stopBot(t, p)
+}
+
+func TestIRCServerPassword(t *testing.T) {
+	srv := startNgircdPass(t, "letmein")
+	t.Setenv("WIREBOT_TEST_IRC_PASS", "letmein")
+	p, _ := ircBotPass(t, srv, "letmein")
+	alice := connectUser(t, srv.addr(), "alice", "#ops")
+	alice.waitPresent("#ops", "wirebot", 15*time.Second)
+	alice.say("#ops", "wirebot: ping")
+	if got := alice.message("wirebot", "#ops"); got != "PONG" {
+		t.Fatalf("reply %q", got)
+	}
+	stopBot(t, p)
+	if strings.Contains(p.stderr.String(), "letmein") {
+		t.Fatal("the IRC password appeared in the log")
+	}
 }

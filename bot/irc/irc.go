@@ -85,6 +85,11 @@ func (a *Adapter) newClient(in bot.Inbox, ctx context.Context) (*girc.Client, er
 			a.log.Error("irc: handler panicked", "err", e.Error())
 		},
 	}
+	if a.opts.Password != "" {
+		// Sent as the server password, and as SASL PLAIN when the server
+		// offers SASL (girc negotiates it only then).
+		cfg.SASL = &girc.SASLPlain{User: a.opts.Nick, Pass: a.opts.Password}
+	}
 	if a.opts.TLS && cfg.TLSConfig == nil {
 		cfg.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 	}
