@@ -269,9 +269,8 @@ func (b *Bot) Receive(ctx context.Context, m Message) {
 	}
 }
 
-// Dispatch runs a command text as if the message m had been addressed to
-// the bot: the path for schedules, webhooks and chain steps. It reports
-// false when nothing matched.
+// Dispatch starts r's command text as if it had been addressed to the bot
+// (a webhook's command). It reports false when nothing matched.
 func (b *Bot) Dispatch(r *Request) bool {
 	mt, ok := b.Table().Respond(r.Command)
 	if !ok {
@@ -319,7 +318,7 @@ func (b *Bot) send(m Message, text string) {
 }
 
 // replyThread is where replies to m go: its thread, or for a top-level
-// message, the channel (adapters that thread every reply use m.ID).
+// message (no thread) the channel itself.
 func replyThread(m Message) string { return m.Thread }
 
 type replyWriter struct {

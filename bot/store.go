@@ -44,7 +44,6 @@ var ErrNotFound = errors.New("not found")
 // commit.
 type Store struct {
 	db   *bolt.DB
-	path string
 	keep int
 }
 
@@ -76,14 +75,11 @@ func OpenStore(path string, auditKeep int) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("restrict data_file %s: %w", path, err)
 	}
-	return &Store{db: db, path: path, keep: auditKeep}, nil
+	return &Store{db: db, keep: auditKeep}, nil
 }
 
 // Close closes the file.
 func (s *Store) Close() error { return s.db.Close() }
-
-// Path is the file's path.
-func (s *Store) Path() string { return s.path }
 
 // nsBucket returns the nested bucket of a namespace, creating it when
 // create is set; nil when it does not exist.

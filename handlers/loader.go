@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -121,13 +120,6 @@ type Loader struct {
 // NewLoader makes a loader that installs the scripts of cfg.ScriptsDir into b.
 func NewLoader(b *bot.Bot, rn *Runner) *Loader {
 	return &Loader{dir: b.Config().ScriptsDir, runner: rn, bot: b, log: b.Logger(), cache: scanCache{}}
-}
-
-// Scripts returns the scripts loaded now.
-func (l *Loader) Scripts() []*Script {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.scripts)
 }
 
 // Reload scans the folder and swaps in the new routes. Problems are logged

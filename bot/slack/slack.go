@@ -317,11 +317,6 @@ func (a *Adapter) Send(ctx context.Context, r bot.Reply) error {
 	return a.post(ctx, r, nil)
 }
 
-// SendBlocks posts text with Block Kit blocks (buttons).
-func (a *Adapter) SendBlocks(ctx context.Context, r bot.Reply, blocks []slack.Block) error {
-	return a.post(ctx, r, blocks)
-}
-
 func (a *Adapter) post(ctx context.Context, r bot.Reply, blocks []slack.Block) error {
 	channel := r.Channel.ID
 	if channel == "" || (r.Channel.Name != "" && channel == r.Channel.Name && !looksLikeID(channel)) {
