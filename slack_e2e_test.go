@@ -201,3 +201,30 @@ func TestSlackListenToBots(t *testing.T) {
 	expectPost(t, fs, "C1", "", "PONG")
 	stopBot(t, p)
 }
+
+// A Slack stand-in without auth.test still works; a bad token does not.
+func TestSlackAuth(t *testing.T) {
+	fs := fakeslack.New()
+	defer fs.Close()
+	fs.NoAuthTest = true
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "scripts"), 0o755)
+	cfg := "adapter: slack\nslack: {bot_token: xoxb-t, app_token: xapp-t, api_url: " + fs.APIURL() + "}\n"
+	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600)
+	p := startBot(t, dir, baseEnv())
+	if !fs.WaitConnected(10 * time.Second) {
+		t.Fatalf("no connection without auth.test\n%s", p.stderr.String())
+	}
+	fs.Message("U1", "D1", "ping", "")
+	expectPost(t, fs, "D1", "", "PONG")
+	stopBot(t, p)
+
+	fs2 := fakeslack.New()
+	defer fs2.Close()
+	cfg = "adapter: slack\nslack: {bot_token: bad-token, app_token: xapp-t, api_url: " + fs2.APIURL() + "}\n"
+	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600)
+	_, stderr, code := runOnce(t, dir, baseEnv(), "")
+	if code != 1 || !strings.Contains(stderr, "invalid_auth (check slack.bot_token)") || strings.Contains(stderr, "bad-token") {
+		t.Fatalf("bad token: exit %d, %q", code, stderr)
+	}
+}

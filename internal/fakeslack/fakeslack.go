@@ -37,6 +37,9 @@ type Server struct {
 	Channels map[string]string // id -> name
 
 	Posts chan Post
+	// NoAuthTest makes auth.test answer unknown_method, as a minimal
+	// stand-in might.
+	NoAuthTest bool
 
 	mu        sync.Mutex
 	conn      *websocket.Conn
@@ -132,6 +135,10 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		}
 		reply(map[string]any{"url": "ws" + strings.TrimPrefix(s.URL, "http") + "/ws"})
 	case "auth.test":
+		if s.NoAuthTest {
+			fail("unknown_method")
+			return
+		}
 		if !strings.HasPrefix(auth, "Bearer xoxb-") {
 			fail("invalid_auth")
 			return
