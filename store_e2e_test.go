@@ -274,7 +274,7 @@ func TestHistoryOwnAndAdmin(t *testing.T) {
 	if !strings.Contains(l1, "alice in shell: bad.sh") || !strings.Contains(l1, "-> failed (exit 4)") {
 		t.Errorf("alice's newest run: %q", l1)
 	}
-	if !strings.Contains(l2, `alice in shell: ok.sh "ok one" -> ok in `) {
+	if !strings.Contains(l2, `alice in shell: ok.sh "ok one" -> ok (exit 0) in `) {
 		t.Errorf("alice's older run: %q", l2)
 	}
 	p.send("ping")

@@ -237,7 +237,7 @@ func FormatAudit(e bot.AuditEntry) string {
 		fmt.Fprintf(&b, " %q", e.Text)
 	}
 	fmt.Fprintf(&b, " -> %s", e.Outcome)
-	if e.Outcome == "failed" {
+	if e.Outcome == "ok" || e.Outcome == "failed" {
 		fmt.Fprintf(&b, " (exit %d)", e.Exit)
 	}
 	if e.Outcome != "denied" && e.Outcome != "pending" {
