@@ -78,7 +78,7 @@ func TestApprovalFlow(t *testing.T) {
 	p.send("/user carol", "approve "+id)
 	p.expect(`^Sorry carol, only members of ops may approve ` + id + `\.$`)
 	p.send("pending")
-	p.expect(`^` + id + `: alice asked "deploy web to prod" \(deploy.sh\) in ops; approvers: ops; expires in `)
+	p.expect(`^` + id + `: alice asked "deploy web to prod" \(deploy.sh\) in ops; approvers: ops \(bob\); expires in `)
 	p.send("/user bob", "/channel elsewhere", "approve "+id)
 	p.expect(`^Approved ` + id + `: running "deploy web to prod" \(deploy.sh\) for alice\.$`)
 	p.expect(`^\[#ops\] deployed web to prod for alice$|^deployed web to prod for alice$`)

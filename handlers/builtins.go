@@ -300,10 +300,23 @@ func (bi *Builtins) pending(ctx context.Context, w bot.ResponseWriter, _ *bot.Re
 	if len(list) == 0 {
 		return w.Reply(ctx, "No requests are waiting for approval.")
 	}
+	all := bi.bot.Access().All()
 	lines := make([]string, len(list))
 	for i, a := range list {
-		lines[i] = fmt.Sprintf("%s: %s asked %q (%s) in %s; approvers: %s; expires in %s",
-			a.ID, a.Requester.Name, a.Command, a.Target, channelName(a.Channel), strings.Join(a.Groups, ", "),
+		var who []string
+		for _, g := range a.Groups {
+			for _, m := range all[strings.ToLower(g)] {
+				if m != a.Requester.Name && m != a.Requester.ID && !slices.Contains(who, m) {
+					who = append(who, m)
+				}
+			}
+		}
+		people := "nobody yet"
+		if len(who) > 0 {
+			people = strings.Join(who, ", ")
+		}
+		lines[i] = fmt.Sprintf("%s: %s asked %q (%s) in %s; approvers: %s (%s); expires in %s",
+			a.ID, a.Requester.Name, a.Command, a.Target, channelName(a.Channel), strings.Join(a.Groups, ", "), people,
 			time.Until(a.Expires).Round(time.Second))
 	}
 	return w.Reply(ctx, strings.Join(lines, "\n"))
