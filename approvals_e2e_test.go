@@ -119,11 +119,14 @@ func TestDenyAndExpiry(t *testing.T) {
 	p = startBot(t, dir2, baseEnv())
 	p.send("/user alice", "deploy web to prod")
 	id3 := p.expect("`approve ([A-Z0-9]{6})`")[1]
-	time.Sleep(1500 * time.Millisecond)
+	// The requester is told when the time is up.
+	p.expectWithin(`^Request `+id3+` \("deploy web to prod", asked by alice\) expired without approval\.$`, 5*time.Second)
 	p.send("/user bob", "approve "+id3)
-	p.expect(`^Request ` + id3 + ` expired at `)
+	p.expect(`^There is no pending request ` + id3)
 	p.send("pending")
 	p.expect(`^No requests are waiting for approval\.$`)
+	p.send("/user root", "history 3")
+	p.expect(`deploy.sh "deploy web to prod" -> expired \[request ` + id3 + `\]`)
 	p.close()
 }
 

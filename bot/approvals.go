@@ -124,11 +124,46 @@ func (b *Bot) Pending() ([]Approval, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read approval requests: %w", err)
 	}
-	for _, a := range expired {
-		_, _ = b.store.deleteKey(bucketApprovals, a.ID)
-	}
+	b.expire(expired)
 	slices.SortFunc(out, func(x, y Approval) int { return x.Created.Compare(y.Created) })
 	return out, nil
+}
+
+// expire removes expired requests, telling each requester where they asked
+// and auditing it. Of two callers racing over a request, only the one that
+// deletes it speaks.
+func (b *Bot) expire(expired []Approval) {
+	for _, a := range expired {
+		found, err := b.store.deleteKey(bucketApprovals, a.ID)
+		if err != nil || !found {
+			continue
+		}
+		ch := a.Channel
+		ch.Direct = a.Direct
+		b.send(Message{Channel: ch, Thread: a.Thread}, fmt.Sprintf("Request %s (%q, asked by %s) expired without approval.", a.ID, a.Command, a.Requester.Name))
+		if b.audit != nil {
+			b.audit.Record(AuditEntry{Time: time.Now().UTC(), User: a.Requester.Name, UserID: a.Requester.ID,
+				Channel: channelLabel(a.Channel), Trigger: string(a.Trigger), Command: a.Target, Text: a.Command,
+				ApprovalID: a.ID, Outcome: "expired", Exit: -1})
+		}
+	}
+}
+
+// sweepApprovals expires requests as their time runs out, until ctx ends.
+func (b *Bot) sweepApprovals(ctx context.Context) {
+	every := min(max(b.cfg.Approvals.TTL/4, 250*time.Millisecond), 30*time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := b.Pending(); err != nil {
+				b.log.Error("expire approval requests", "err", err)
+			}
+		}
+	}
 }
 
 // ApprovalError is a refusal to approve or deny, with the sentence to tell

@@ -187,7 +187,14 @@ func (b *Bot) Run(ctx context.Context) error {
 		return err
 	}
 	b.log.Info("wirebot started", "version", b.version, "adapter", b.adapter.Name(), "scripts", b.Status().Scripts)
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	var sweeper sync.WaitGroup
+	if b.store != nil {
+		sweeper.Go(func() { b.sweepApprovals(sweepCtx) })
+	}
 	err := b.adapter.Run(ctx, b)
+	stopSweep()
+	sweeper.Wait()
 	b.intake.Lock()
 	b.stopping = true
 	b.intake.Unlock()

@@ -240,7 +240,7 @@ func FormatAudit(e bot.AuditEntry) string {
 	if e.Outcome == "ok" || e.Outcome == "failed" {
 		fmt.Fprintf(&b, " (exit %d)", e.Exit)
 	}
-	if e.Outcome != "denied" && e.Outcome != "pending" {
+	if e.Outcome != "denied" && e.Outcome != "pending" && e.Outcome != "expired" {
 		fmt.Fprintf(&b, " in %s", e.Duration.Round(time.Millisecond))
 	}
 	if e.Approver != "" {
