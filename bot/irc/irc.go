@@ -46,7 +46,9 @@ type Adapter struct {
 	client    *girc.Client
 	up        chan struct{} // closed while connected
 	connected atomic.Bool
-	sendMu    sync.Mutex // keeps the lines of one reply together
+	sendMu    sync.Mutex    // keeps the lines of one reply together
+	stopped   chan struct{} // closed when Run has returned: no connection will come
+	stopOnce  sync.Once
 }
 
 // New makes an adapter; it connects in Run.
@@ -59,7 +61,7 @@ func New(o Options) *Adapter {
 			o.Channels[i] = "#" + ch
 		}
 	}
-	return &Adapter{opts: o, log: o.Logger.With("adapter", "irc"), up: make(chan struct{})}
+	return &Adapter{opts: o, log: o.Logger.With("adapter", "irc"), up: make(chan struct{}), stopped: make(chan struct{})}
 }
 
 // Name is "irc".
@@ -123,6 +125,7 @@ func (a *Adapter) setUp(up bool) {
 
 // Run connects, and reconnects with backoff, until ctx is done.
 func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
+	defer a.stopOnce.Do(func() { close(a.stopped) })
 	wait := time.Second
 	for attempt := 0; ; attempt++ {
 		c, err := a.newClient(in, ctx)
@@ -216,6 +219,8 @@ func (a *Adapter) Send(ctx context.Context, r bot.Reply) error {
 	a.mu.Unlock()
 	select {
 	case <-up:
+	case <-a.stopped:
+		return fmt.Errorf("send to %s: %w (the adapter has stopped)", target, ErrNotConnected)
 	case <-ctx.Done():
 		return fmt.Errorf("send to %s: %w", target, ErrNotConnected)
 	}
