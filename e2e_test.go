@@ -435,6 +435,13 @@ func TestUnknownCommandSuggestsClosest(t *testing.T) {
 	p.expect(`^I don't know "deplyo web"\. Did you mean "deploy"\? Try "help"\.$`)
 	p.send("I need coffee")
 	p.expect(`^coffee heard$`)
+	// A known command with the wrong arguments gets its usage.
+	p.send("deploy")
+	p.expect(`^That is not how deploy goes\. Usage:$`)
+	p.expect(`^deploy <app> - ship$`)
+	p.send("schedule add @daily ping")
+	p.expect(`^That is not how schedule goes\. Usage:$`)
+	p.expect(`^schedule add "SPEC" COMMAND - `)
 	p.send("ping")
 	p.expect(`^PONG$`)
 	p.close()

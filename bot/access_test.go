@@ -20,7 +20,7 @@ func TestGroupMembership(t *testing.T) {
 		changed bool
 	}{
 		{func() (bool, error) { return a.Add("ops", "carol") }, true},
-		{func() (bool, error) { return a.Add("OPS", "@carol") }, false}, // already there
+		{func() (bool, error) { return a.Add("OPS", "@carol") }, false},  // already there
 		{func() (bool, error) { return a.Remove("ops", "alice") }, true}, // from config
 		{func() (bool, error) { return a.Remove("ops", "alice") }, false},
 		{func() (bool, error) { return a.Add("ops", "alice") }, true}, // back again

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -289,16 +290,30 @@ func (b *Bot) Dispatch(r *Request) bool {
 }
 
 func (b *Bot) replyUnknown(m Message, command string) {
-	var usages []string
+	var usages, helps []string
+	first := firstWord(command)
 	for _, r := range b.Table().Routes() {
-		if r.Kind == Respond && b.access.Allowed(m.User, r.Command.Allow) {
-			usages = append(usages, r.Command.Usage())
+		if r.Kind != Respond || !b.access.Allowed(m.User, r.Command.Allow) {
+			continue
+		}
+		u := r.Command.Usage()
+		usages = append(usages, u)
+		if first != "" && strings.EqualFold(u, first) {
+			for _, h := range r.Command.Help {
+				if !slices.Contains(helps, h) {
+					helps = append(helps, h)
+				}
+			}
 		}
 	}
 	var text string
-	if command == "" {
+	switch {
+	case len(helps) > 0:
+		// A known command with the wrong arguments: show how it goes.
+		text = fmt.Sprintf("That is not how %s goes. Usage:\n%s", strings.ToLower(first), strings.Join(helps, "\n"))
+	case command == "":
 		text = fmt.Sprintf("Yes? Try %q.", "help")
-	} else {
+	default:
 		text = fmt.Sprintf("I don't know %q. Did you mean %q? Try %q.", command, Closest(command, usages), "help")
 	}
 	b.send(m, text)
