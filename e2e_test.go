@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -517,5 +519,34 @@ func TestSigtermLetsRunsFinish(t *testing.T) {
 	<-p.done
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("exit %d after SIGINT", code)
+	}
+}
+
+// Input written before the process even starts is kept, never dropped.
+func TestInputBeforeReadyIsKept(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 200 {
+		writeScript(t, dir, "s"+strconv.Itoa(i)+".sh", "#!/bin/sh\n# @respond ^cmd"+strconv.Itoa(i)+"$\necho x\n")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		fmt.Fprintf(w, "echo-%d\n", i)
+	}
+	w.Close()
+	writeScript(t, dir, "echo.sh", "#!/bin/sh\n# @respond ^echo-(\\d+)$\necho \"got $1\"\n")
+	cmd := exec.Command(binary)
+	cmd.Dir, cmd.Env, cmd.Stdin = dir, baseEnv(), r
+	out, err := cmd.Output()
+	r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if !strings.Contains(string(out), "got "+strconv.Itoa(i)+"\n") {
+			t.Fatalf("reply to line %d missing", i)
+		}
 	}
 }
