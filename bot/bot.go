@@ -354,7 +354,9 @@ func (w *replyWriter) Reply(ctx context.Context, text string) error {
 	}
 	err := w.b.adapter.Send(ctx, Reply{Channel: w.m.Channel, Thread: replyThread(w.m), Text: text})
 	if err != nil {
-		return fmt.Errorf("send reply to %s: %w", w.m.Channel.Name, err)
+		// Logged here, once, so that no caller can lose a reply unseen.
+		w.b.log.Error("send reply", "adapter", w.b.adapter.Name(), "channel", channelLabel(w.m.Channel), "err", err)
+		return fmt.Errorf("send reply to %s: %w", channelLabel(w.m.Channel), err)
 	}
 	return nil
 }
