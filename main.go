@@ -25,6 +25,7 @@ import (
 	ircadapter "github.com/wirebot/wirebot/bot/irc"
 	"github.com/wirebot/wirebot/bot/shell"
 	slackadapter "github.com/wirebot/wirebot/bot/slack"
+	"github.com/wirebot/wirebot/bot/web"
 	"github.com/wirebot/wirebot/handlers"
 )
 
@@ -178,7 +179,7 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		})
 	}
 	b := bot.New(cfg, bot.Options{Adapter: adapter, Logger: log, Version: version, Store: store, Reconnects: &reconnects})
-	api, err := bot.NewAPI(b, store)
+	api, err := web.NewAPI(b, store)
 	if err != nil {
 		return err
 	}
@@ -210,9 +211,9 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			}
 		})
 	}
-	var httpSrv *bot.HTTPServer
+	var httpSrv *web.HTTPServer
 	if cfg.HTTP.Listen != "" {
-		if httpSrv, err = bot.NewHTTPServer(b, cfg.HTTP.Listen); err != nil {
+		if httpSrv, err = web.NewHTTPServer(b, cfg.HTTP.Listen); err != nil {
 			stopWatch()
 			api.Close(context.Background())
 			wg.Wait()

@@ -67,3 +67,6 @@ type Flusher interface {
 type Connected interface {
 	Connected() bool
 }
+
+// Label is how a channel is named to people: its name, else its id.
+func (c Channel) Label() string { return channelLabel(c) }

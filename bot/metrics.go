@@ -49,7 +49,8 @@ func (m *Metrics) run(command, outcome string, d time.Duration) {
 	m.set.GetOrCreatePrometheusHistogramExt(`wirebot_run_duration_seconds{command="`+c+`"}`, runBuckets).Update(d.Seconds())
 }
 
-func (m *Metrics) webhook(hook, result string) {
+// Webhook counts one request to a hook by its result.
+func (m *Metrics) Webhook(hook, result string) {
 	m.set.GetOrCreateCounter(`wirebot_webhooks_total{hook="` + labelValue(hook) + `",result="` + result + `"}`).Inc()
 }
 

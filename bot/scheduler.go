@@ -187,7 +187,7 @@ func (s *Scheduler) fire(j *job) {
 		s.b.send(r.Message, fmt.Sprintf("Schedule %s: %q matches no command.", j.info.ID, j.command))
 		return
 	}
-	if err := s.b.runNow(r); errors.Is(err, errStopping) {
+	if err := s.b.runNow(r); errors.Is(err, ErrStopping) {
 		s.log.Info("schedule skipped: shutting down", "id", j.info.ID)
 	}
 }
@@ -304,15 +304,15 @@ func (c cronLogger) Error(err error, msg string, kv ...any) {
 	c.l.Error("cron: "+msg, append(kv, "err", err)...)
 }
 
-// errStopping is a run refused because the bot is shutting down.
-var errStopping = errors.New("shutting down")
+// ErrStopping is a run refused because the bot is shutting down.
+var ErrStopping = errors.New("shutting down")
 
 // runNow runs r through the request path and returns when it is done.
 func (b *Bot) runNow(r *Request) error {
 	b.intake.RLock()
 	if b.stopping {
 		b.intake.RUnlock()
-		return errStopping
+		return ErrStopping
 	}
 	b.runs.Add(1)
 	b.intake.RUnlock()

@@ -1,4 +1,4 @@
-package bot
+package web
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wirebot/wirebot/bot"
 )
 
 // maxAPIBody caps a value or a say text sent to the script API.
@@ -22,8 +24,8 @@ const maxAPIBody = 1 << 20
 // API is the script API: what `wirebot brain` and `wirebot say` talk to.
 // It listens on loopback only and answers only a live run's token.
 type API struct {
-	bot   *Bot
-	store *Store
+	bot   *bot.Bot
+	store *bot.Store
 	log   *slog.Logger
 	ln    net.Listener
 	srv   *http.Server
@@ -35,11 +37,11 @@ type API struct {
 
 type apiRun struct {
 	ns  string // the script's namespace
-	msg Message
+	msg bot.Message
 }
 
 // NewAPI listens on a free loopback port.
-func NewAPI(b *Bot, s *Store) (*API, error) {
+func NewAPI(b *bot.Bot, s *bot.Store) (*API, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen for the script API: %w", err)
@@ -72,7 +74,7 @@ func (a *API) Close(ctx context.Context) error { return a.srv.Shutdown(ctx) }
 
 // Issue makes a token for one run of a script and returns the variables
 // that carry it; revoke ends the token's life.
-func (a *API) Issue(r *Request) (env []string, revoke func()) {
+func (a *API) Issue(r *bot.Request) (env []string, revoke func()) {
 	var raw [24]byte
 	_, _ = rand.Read(raw[:])
 	token := hex.EncodeToString(raw[:])
@@ -114,7 +116,7 @@ func (a *API) auth(h apiHandler) http.HandlerFunc {
 
 func namespace(r *http.Request, run *apiRun) string {
 	if r.URL.Query().Get("global") == "1" {
-		return GlobalNamespace
+		return bot.GlobalNamespace
 	}
 	return "script:" + run.ns
 }
@@ -134,7 +136,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, run *apiRun) {
 		return
 	}
 	v, err := a.store.Get(namespace(r, run), k)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, bot.ErrNotFound) {
 		http.Error(w, "no such key", http.StatusNotFound)
 		return
 	}
@@ -176,7 +178,7 @@ func (a *API) incr(w http.ResponseWriter, r *http.Request, run *apiRun) {
 		}
 	}
 	n, err := a.store.Incr(namespace(r, run), k, delta)
-	if errors.Is(err, ErrNotNumber) {
+	if errors.Is(err, bot.ErrNotNumber) {
 		http.Error(w, err.Error(), http.StatusConflict)
 		return
 	}
@@ -221,15 +223,15 @@ func (a *API) say(w http.ResponseWriter, r *http.Request, run *apiRun) {
 		http.Error(w, "text over 1 MiB", http.StatusRequestEntityTooLarge)
 		return
 	}
-	reply := Reply{Channel: run.msg.Channel, Thread: run.msg.Thread, Text: string(body)}
-	if ch := strings.TrimPrefix(r.URL.Query().Get("channel"), "#"); ch != "" && ch != channelLabel(run.msg.Channel) && ch != run.msg.Channel.ID {
-		reply = Reply{Channel: Channel{ID: ch, Name: ch}, Text: string(body)}
+	reply := bot.Reply{Channel: run.msg.Channel, Thread: run.msg.Thread, Text: string(body)}
+	if ch := strings.TrimPrefix(r.URL.Query().Get("channel"), "#"); ch != "" && ch != run.msg.Channel.Label() && ch != run.msg.Channel.ID {
+		reply = bot.Reply{Channel: bot.Channel{ID: ch, Name: ch}, Text: string(body)}
 	}
 	if strings.TrimSpace(reply.Text) == "" {
 		http.Error(w, "nothing to say", http.StatusBadRequest)
 		return
 	}
-	if err := a.bot.adapter.Send(r.Context(), reply); err != nil {
+	if err := a.bot.Say(r.Context(), reply); err != nil {
 		a.fail(w, "say", err)
 		return
 	}
@@ -237,7 +239,7 @@ func (a *API) say(w http.ResponseWriter, r *http.Request, run *apiRun) {
 }
 
 func (a *API) fail(w http.ResponseWriter, what string, err error) {
-	ref := Ref()
+	ref := bot.Ref()
 	a.log.Error("script API "+what, "ref", ref, "err", err)
 	http.Error(w, fmt.Sprintf("%s failed (ref %s)", what, ref), http.StatusInternalServerError)
 }

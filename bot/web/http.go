@@ -1,7 +1,8 @@
-package bot
+// Package web is the HTTP server: /healthz, /metrics, /hooks and the
+// script API.
+package web
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -15,17 +16,16 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wirebot/wirebot/bot"
 )
 
 // maxHookBody is the largest webhook body accepted.
 const maxHookBody = 1 << 20
 
-// WebhookUser is who a webhook's command runs as.
-var WebhookUser = User{ID: "webhook", Name: "webhook"}
-
 // HTTPServer serves /healthz, /metrics and /hooks/NAME.
 type HTTPServer struct {
-	b   *Bot
+	b   *bot.Bot
 	ln  net.Listener
 	srv *http.Server
 
@@ -34,7 +34,7 @@ type HTTPServer struct {
 }
 
 // NewHTTPServer listens on addr.
-func NewHTTPServer(b *Bot, addr string) (*HTTPServer, error) {
+func NewHTTPServer(b *bot.Bot, addr string) (*HTTPServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on http.listen %s: %w", addr, err)
@@ -44,7 +44,7 @@ func NewHTTPServer(b *Bot, addr string) (*HTTPServer, error) {
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		b.metrics.WritePrometheus(w)
+		b.Metrics().WritePrometheus(w)
 	})
 	mux.HandleFunc("POST /hooks/{name}", h.hook)
 	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -66,34 +66,12 @@ func (h *HTTPServer) Serve() error {
 func (h *HTTPServer) Close(ctx context.Context) error { return h.srv.Shutdown(ctx) }
 
 func (h *HTTPServer) healthz(w http.ResponseWriter, _ *http.Request) {
-	c, ok := h.b.adapter.(Connected)
-	if ok && !c.Connected() {
-		http.Error(w, "not connected to "+h.b.adapter.Name(), http.StatusServiceUnavailable)
+	name, ok := h.b.Healthy()
+	if !ok {
+		http.Error(w, "not connected to "+name, http.StatusServiceUnavailable)
 		return
 	}
-	fmt.Fprintf(w, "ok: connected to %s\n", h.b.adapter.Name())
-}
-
-// SetScriptHooks replaces the scripts that declare @webhook NAME.
-func (b *Bot) SetScriptHooks(hooks map[string][]*Command) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.hooks = hooks
-}
-
-func (b *Bot) scriptHooks(name string) []*Command {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.hooks[name]
-}
-
-func (b *Bot) webhook(name string) (Webhook, bool) {
-	for _, wh := range b.cfg.Webhooks {
-		if wh.Name == name {
-			return wh, true
-		}
-	}
-	return Webhook{}, false
+	fmt.Fprintf(w, "ok: connected to %s\n", name)
 }
 
 // authorized checks X-Hub-Signature-256 (HMAC-SHA256 of the body) or a
@@ -114,8 +92,8 @@ func authorized(r *http.Request, secret string, body []byte) bool {
 func (h *HTTPServer) hook(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	result := "accepted"
-	defer func() { h.b.metrics.webhook(name, result) }()
-	wh, ok := h.b.webhook(name)
+	defer func() { h.b.Metrics().Webhook(name, result) }()
+	wh, ok := h.b.Webhook(name)
 	if !ok {
 		result = "unknown"
 		http.Error(w, fmt.Sprintf("no webhook %q: add it under webhooks: with a secret", name), http.StatusNotFound)
@@ -144,8 +122,8 @@ func (h *HTTPServer) hook(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "duplicate within dedupe window: nothing run")
 		return
 	}
-	n, err := h.b.runHook(wh, body)
-	if errors.Is(err, errStopping) {
+	n, err := h.b.RunHook(wh, body)
+	if errors.Is(err, bot.ErrStopping) {
 		result = "stopping"
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
@@ -172,33 +150,4 @@ func (h *HTTPServer) duplicate(name string, body []byte, window time.Duration) b
 	}
 	h.seen[key] = now
 	return false
-}
-
-// runHook starts every script that declares @webhook NAME (body on stdin)
-// and the hook's command (routed as if the user webhook had typed it).
-func (b *Bot) runHook(wh Webhook, body []byte) (int, error) {
-	b.intake.RLock()
-	defer b.intake.RUnlock()
-	if b.stopping {
-		return 0, errStopping
-	}
-	msg := Message{User: WebhookUser, Channel: ChannelNamed(wh.Channel), Adapter: b.adapter.Name()}
-	n := 0
-	for _, cmd := range b.scriptHooks(wh.Name) {
-		r := &Request{Message: msg, Command: "", Kind: Respond, Trigger: TriggerWebhook, Target: cmd, Stdin: bytes.Clone(body)}
-		r.Message.Text = ""
-		b.start(r)
-		n++
-	}
-	if wh.Command != "" {
-		r := &Request{Message: msg, Command: wh.Command, Trigger: TriggerWebhook}
-		r.Message.Text = wh.Command
-		if b.Dispatch(r) {
-			n++
-		} else {
-			b.log.Warn("webhook command matches nothing", "hook", wh.Name, "command", wh.Command)
-			b.send(msg, fmt.Sprintf("Webhook %s: %q matches no command.", wh.Name, wh.Command))
-		}
-	}
-	return n, nil
 }
