@@ -39,6 +39,13 @@ var ErrLocked = errors.New("locked by another process")
 // ErrNotFound means a key is not in the store.
 var ErrNotFound = errors.New("not found")
 
+// ErrCorrupt means the data file is damaged: bbolt cannot open it, it
+// fails its consistency check, or a read or write hit a bad page.
+var ErrCorrupt = errors.New("damaged")
+
+// corruptAdvice is what to do about a damaged data file.
+const corruptAdvice = "restore it from a backup, or move it aside to start with an empty store"
+
 // Store is the bot's state in one bbolt file. Every write is committed
 // (fsync) before its method returns; writes made at the same time share a
 // commit.
@@ -50,16 +57,21 @@ type Store struct {
 // OpenStore opens (creating, mode 0600) the data file. It fails with
 // ErrLocked within a few seconds when another wirebot holds the file.
 func OpenStore(path string, auditKeep int) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait})
+	db, err := openBolt(path)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open data_file %s: %w (is another wirebot running on it?)", path, ErrLocked)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open data_file %s: %w", path, err)
+		return nil, fmt.Errorf("open data_file %s: %w: %s", path, err, corruptAdvice)
+	}
+	s := &Store{db: db, keep: auditKeep}
+	if err := s.check(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("check data_file %s: %w: %s", path, err, corruptAdvice)
 	}
 	// Writes from one run at a time should not wait for company long.
 	db.MaxBatchDelay = 2 * time.Millisecond
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -69,13 +81,67 @@ func OpenStore(path string, auditKeep int) (*Store, error) {
 	})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("prepare data_file %s: %w", path, err)
+		return nil, fmt.Errorf("prepare data_file %s: %w: %s", path, err, corruptAdvice)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("restrict data_file %s: %w", path, err)
 	}
-	return &Store{db: db, keep: auditKeep}, nil
+	return s, nil
+}
+
+// openBolt opens the file, turning bbolt's panics on a damaged file
+// ("invalid freelist page") into ErrCorrupt.
+func openBolt(path string) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("%w (%v)", ErrCorrupt, r)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait})
+	if err != nil && !errors.Is(err, bolterrors.ErrTimeout) {
+		err = fmt.Errorf("%w (%w)", ErrCorrupt, err)
+	}
+	return db, err
+}
+
+// check walks every page (bbolt's Tx.Check) and reports the first problem.
+func (s *Store) check() error {
+	return s.view(func(tx *bolt.Tx) error {
+		var first error
+		for err := range tx.Check() {
+			if first == nil {
+				first = err
+			}
+		}
+		if first != nil {
+			return fmt.Errorf("%w (%s)", ErrCorrupt, strings.TrimPrefix(first.Error(), "panic: "))
+		}
+		return nil
+	})
+}
+
+// recovered turns a panic from bbolt, which it raises on a damaged page,
+// into an error of the store call that met it.
+func recovered(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("data_file %w (%v): %s", ErrCorrupt, r, corruptAdvice)
+	}
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
+	defer recovered(&err)
+	return s.db.View(fn)
+}
+
+func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+	defer recovered(&err)
+	return s.db.Update(fn)
+}
+
+func (s *Store) batch(fn func(*bolt.Tx) error) (err error) {
+	defer recovered(&err)
+	return s.db.Batch(fn)
 }
 
 // Close closes the file.
@@ -94,7 +160,7 @@ func nsBucket(tx *bolt.Tx, ns string, create bool) (*bolt.Bucket, error) {
 // Get returns the value of key in namespace ns, or ErrNotFound.
 func (s *Store) Get(ns, key string) (string, error) {
 	var val string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		b, _ := nsBucket(tx, ns, false)
 		if b == nil {
 			return ErrNotFound
@@ -114,7 +180,7 @@ func (s *Store) Set(ns, key, val string) error {
 	if key == "" {
 		return errors.New("empty key")
 	}
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.batch(func(tx *bolt.Tx) error {
 		b, err := nsBucket(tx, ns, true)
 		if err != nil {
 			return err
@@ -134,7 +200,7 @@ func (s *Store) Incr(ns, key string, delta int64) (int64, error) {
 		return 0, errors.New("empty key")
 	}
 	var n int64
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		b, err := nsBucket(tx, ns, true)
 		if err != nil {
 			return err
@@ -154,7 +220,7 @@ func (s *Store) Incr(ns, key string, delta int64) (int64, error) {
 // Delete removes key from namespace ns, reporting whether it was there.
 func (s *Store) Delete(ns, key string) (bool, error) {
 	found := false
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		found = false // Batch may run fn again
 		b, _ := nsBucket(tx, ns, false)
 		if b == nil || b.Get([]byte(key)) == nil {
@@ -169,7 +235,7 @@ func (s *Store) Delete(ns, key string) (bool, error) {
 // Keys lists the keys of namespace ns that start with prefix, sorted.
 func (s *Store) Keys(ns, prefix string) ([]string, error) {
 	var keys []string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		b, _ := nsBucket(tx, ns, false)
 		if b == nil {
 			return nil
@@ -200,7 +266,7 @@ func (s *Store) Remember(f Fact) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.batch(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketFacts).Put(factKey(f.Key), data)
 	})
 }
@@ -208,7 +274,7 @@ func (s *Store) Remember(f Fact) error {
 // Fact returns the fact stored under key, or ErrNotFound.
 func (s *Store) Fact(key string) (Fact, error) {
 	var f Fact
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketFacts).Get(factKey(key))
 		if v == nil {
 			return ErrNotFound
@@ -221,7 +287,7 @@ func (s *Store) Fact(key string) (Fact, error) {
 // Forget removes a fact, reporting whether it was there.
 func (s *Store) Forget(key string) (bool, error) {
 	found := false
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketFacts)
 		found = b.Get(factKey(key)) != nil
 		if !found {
@@ -235,7 +301,7 @@ func (s *Store) Forget(key string) (bool, error) {
 // Facts lists every fact, by key.
 func (s *Store) Facts() ([]Fact, error) {
 	var out []Fact
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketFacts).ForEach(func(_, v []byte) error {
 			var f Fact
 			if err := json.Unmarshal(v, &f); err != nil {
@@ -279,7 +345,7 @@ func seqKey(n uint64) []byte {
 // AppendAudit writes entries in one commit and drops the oldest beyond the
 // retention limit.
 func (s *Store) AppendAudit(entries ...AuditEntry) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
 		for i := range entries {
 			id, err := b.NextSequence()
@@ -316,7 +382,7 @@ func (s *Store) AppendAudit(entries ...AuditEntry) error {
 // (nil keeps all).
 func (s *Store) History(n int, keep func(*AuditEntry) bool) ([]AuditEntry, error) {
 	var out []AuditEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketAudit).Cursor()
 		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
 			var e AuditEntry
@@ -335,7 +401,7 @@ func (s *Store) History(n int, keep func(*AuditEntry) bool) ([]AuditEntry, error
 // AuditCount is how many entries the audit log holds.
 func (s *Store) AuditCount() int {
 	n := 0
-	_ = s.db.View(func(tx *bolt.Tx) error {
+	_ = s.view(func(tx *bolt.Tx) error {
 		n = tx.Bucket(bucketAudit).Stats().KeyN
 		return nil
 	})
@@ -348,7 +414,7 @@ func (s *Store) putJSON(bucket []byte, key string, v any) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Batch(func(tx *bolt.Tx) error {
+	return s.batch(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucket).Put([]byte(key), data)
 	})
 }
@@ -357,7 +423,7 @@ func (s *Store) putJSON(bucket []byte, key string, v any) error {
 // so that of two callers racing for the same record only one gets it.
 // ok decides, from the record, whether to take it.
 func (s *Store) takeJSON(bucket []byte, key string, v any, ok func() error) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucket)
 		data := b.Get([]byte(key))
 		if data == nil {
@@ -375,7 +441,7 @@ func (s *Store) takeJSON(bucket []byte, key string, v any, ok func() error) erro
 
 func (s *Store) deleteKey(bucket []byte, key string) (bool, error) {
 	found := false
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucket)
 		found = b.Get([]byte(key)) != nil
 		if !found {
@@ -389,7 +455,7 @@ func (s *Store) deleteKey(bucket []byte, key string) (bool, error) {
 // eachJSON calls fn with every record of bucket, by key. The data is a
 // copy, valid after the transaction.
 func (s *Store) eachJSON(bucket []byte, fn func(key string, data []byte) error) error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
 			return fn(string(k), bytes.Clone(v))
 		})
