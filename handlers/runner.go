@@ -37,7 +37,8 @@ type Runner struct {
 	baseEnv   []string
 	log       *slog.Logger
 	// RunEnv, when set, adds variables for one run (the script API token)
-	// and returns a function called when the run ends.
+	// and returns a function called once, the moment the script exits,
+	// before anything it printed is posted.
 	RunEnv func(r *bot.Request) (env []string, done func())
 }
 
@@ -181,11 +182,21 @@ func (rn *Runner) Run(ctx context.Context, w bot.ResponseWriter, r *bot.Request,
 	cmd := exec.Command(filepath.Join(rn.dir, s.Name), r.Args...)
 	cmd.Dir = rn.dir
 	cmd.Env = rn.env(r, s)
-	if rn.RunEnv != nil {
-		extra, done := rn.RunEnv(r)
-		cmd.Env = append(cmd.Env, extra...)
-		defer done()
+	var done func()
+	revoke := func() {
+		if done != nil {
+			done()
+			done = nil
+		}
 	}
+	if rn.RunEnv != nil {
+		var extra []string
+		extra, done = rn.RunEnv(r)
+		cmd.Env = append(cmd.Env, extra...)
+	}
+	// The run's token dies with the run, before anything is posted: a
+	// reply must never carry a token that still works.
+	defer revoke()
 	cmd.Stdin = bytes.NewReader(input)
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
@@ -221,6 +232,7 @@ func (rn *Runner) Run(ctx context.Context, w bot.ResponseWriter, r *bot.Request,
 		}
 	}()
 	waitErr := cmd.Wait()
+	revoke()
 	close(exited)
 	<-stopped
 	elapsed := time.Since(start)

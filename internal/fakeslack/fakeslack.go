@@ -40,6 +40,9 @@ type Server struct {
 	// NoAuthTest makes auth.test answer unknown_method, as a minimal
 	// stand-in might.
 	NoAuthTest bool
+	// BeforePost, when set, sees each chat.postMessage before it is
+	// answered: the bot is still inside its Send meanwhile.
+	BeforePost func(Post)
 
 	mu        sync.Mutex
 	conn      *websocket.Conn
@@ -174,6 +177,9 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Unlock()
 		p := Post{Channel: r.Form.Get("channel"), Text: r.Form.Get("text"), Thread: r.Form.Get("thread_ts"), Blocks: r.Form.Get("blocks"), At: time.Now()}
+		if s.BeforePost != nil {
+			s.BeforePost(p)
+		}
 		s.Posts <- p
 		reply(map[string]any{"channel": p.Channel, "ts": s.nextTS()})
 	default:
