@@ -4,10 +4,15 @@ import "context"
 
 // User is a person (or bot) on the chat service. ID is the adapter's stable
 // identifier; Name is its unique user name (never an editable display name).
+// Principal is ADAPTER:ID as the engine stamped it (adapters need not set
+// it: the engine does, from the adapter that delivered the message), and
+// Person the person that principal belongs to, when any.
 type User struct {
-	ID    string `json:"id"`
-	Name  string `json:"name"`
-	IsBot bool   `json:"-"`
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Principal Principal `json:"principal"`
+	Person    string    `json:"person"`
+	IsBot     bool      `json:"-"`
 	// Trusted is set only by the engine, for the scheduler running what an
 	// operator configured; it passes @allow. No adapter sets it.
 	Trusted bool `json:"-"`
