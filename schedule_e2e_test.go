@@ -31,6 +31,7 @@ func TestChatScheduleAddListRemoveAndRestart(t *testing.T) {
 	dir := t.TempDir()
 	marks := filepath.Join(dir, "marks")
 	writeScript(t, dir, "mark.sh", "#!/bin/sh\n# @respond ^mark (\\w+)$\necho \"$1 $WIREBOT_USER $WIREBOT_CHANNEL\" >> "+marks+"\necho \"marked $1 for $WIREBOT_USER in $WIREBOT_CHANNEL\"\n")
+	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("chat_schedules: {min_interval: 1s}\n"), 0o600)
 	p := startBot(t, dir, baseEnv())
 	p.send("/user alice", "/channel ops", `schedule add "@every 1s" mark a`)
 	id := p.expect(`^Scheduled (S[A-Z0-9]{5}): "mark a" at "@every 1s" in ops, as alice; next run `)[1]
@@ -65,7 +66,7 @@ func TestChatScheduleAddListRemoveAndRestart(t *testing.T) {
 func TestScheduleOwnerWhoLostAccessIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	writeScript(t, dir, "secret.sh", "#!/bin/sh\n# @respond ^secret$\n# @allow ops\necho the secret\n")
-	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("admins: [root]\ngroups: {ops: [alice]}\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("admins: [root]\ngroups: {ops: [alice]}\nchat_schedules: {min_interval: 1s}\n"), 0o600)
 	p := startBot(t, dir, baseEnv())
 	p.send("/user carol", `schedule add "@every 1s" secret`)
 	p.expect(`^Sorry carol, secret.sh is only for members of ops, so you cannot schedule it\.$`)

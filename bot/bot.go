@@ -98,7 +98,7 @@ func New(cfg Config, o Options) *Bot {
 	}
 	b.sched = newScheduler(b, loc)
 	b.metrics = newMetrics(b)
-	mw := []Middleware{b.auditRuns, b.countRuns, b.recoverPanics, b.logRuns, b.checkAccess, b.checkApproval}
+	mw := []Middleware{b.auditRuns, b.countRuns, b.recoverPanics, b.logRuns, b.checkScheduled, b.checkAccess, b.checkApproval}
 	mw = append(mw, o.Middleware...)
 	mw = append(mw, b.limit)
 	b.handler = Wrap(HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) error {

@@ -53,6 +53,7 @@ func (b *Bot) chainHandler(ch Chain) Handler {
 			sr := &Request{
 				Message: r.Message, Command: step, Trigger: TriggerChain, Chain: ch.Name,
 				Approver: r.Approver, ApprovalID: r.ApprovalID, Started: time.Now(),
+				Schedule: r.Schedule, Hook: r.Hook,
 			}
 			sr.Message.Text = step
 			mt, ok := b.Table().Respond(step)

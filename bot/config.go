@@ -31,6 +31,7 @@ type Config struct {
 	Admins        []string            `mapstructure:"admins"`
 	Groups        map[string][]string `mapstructure:"groups"`
 	Schedules     []Schedule          `mapstructure:"schedules"`
+	ChatSchedules ChatSchedulesConfig `mapstructure:"chat_schedules"`
 	Webhooks      []Webhook           `mapstructure:"webhooks"`
 	Chains        []Chain             `mapstructure:"chains"`
 	Approvals     ApprovalsConfig     `mapstructure:"approvals"`
@@ -81,6 +82,15 @@ type Schedule struct {
 	Cron    string `mapstructure:"cron"`
 	Channel string `mapstructure:"channel"`
 	Command string `mapstructure:"command"`
+}
+
+// ChatSchedulesConfig limits the schedules people make in chat.
+type ChatSchedulesConfig struct {
+	// MaxPerUser is how many chat schedules one person may have.
+	MaxPerUser int `mapstructure:"max_per_user"`
+	// MinInterval is the shortest time between two runs of a chat
+	// schedule; admins are excepted.
+	MinInterval time.Duration `mapstructure:"min_interval"`
 }
 
 // Webhook is one `webhooks:` entry.
@@ -164,6 +174,7 @@ func Defaults() Config {
 		Admins:        []string{},
 		Groups:        map[string][]string{},
 		Schedules:     []Schedule{},
+		ChatSchedules: ChatSchedulesConfig{MaxPerUser: 20, MinInterval: time.Minute},
 		Webhooks:      []Webhook{},
 		Chains:        []Chain{},
 		Approvals:     ApprovalsConfig{TTL: time.Hour},
@@ -284,6 +295,12 @@ func (c *Config) Validate() error {
 		if s.Channel == "" {
 			bad(key+".channel", "must be set")
 		}
+	}
+	if c.ChatSchedules.MaxPerUser < 0 {
+		bad("chat_schedules.max_per_user", "must not be negative, not %d (0: nobody may add schedules in chat)", c.ChatSchedules.MaxPerUser)
+	}
+	if c.ChatSchedules.MinInterval < 0 {
+		bad("chat_schedules.min_interval", "must not be negative, not %s", c.ChatSchedules.MinInterval)
 	}
 	hooks := map[string]bool{}
 	for i, w := range c.Webhooks {

@@ -22,6 +22,10 @@ type Command struct {
 	// NoSlot commands run in their own goroutine without a worker slot:
 	// chains, whose steps take slots of their own.
 	NoSlot bool
+	// Manages marks built-ins that manage schedules, groups, links,
+	// silences or approvals: they never run on a schedule, or a schedule
+	// could make more of itself.
+	Manages bool
 }
 
 // Trigger says what started a request.
@@ -52,6 +56,11 @@ type Request struct {
 	ApprovalID string
 	// Chain names the chain this run is a step of.
 	Chain string
+	// Schedule is the id of the schedule that started this run (its chain
+	// steps included); empty otherwise.
+	Schedule string
+	// Hook is the name of the webhook that started this run.
+	Hook string
 }
 
 // ResponseWriter posts replies for a request, in its channel and thread.

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -62,6 +64,10 @@ type job struct {
 	channel Channel
 	command string   // routed like a message, or
 	target  *Command // run directly (@cron)
+	// gap is the shortest time between two runs (chat schedules only).
+	gap time.Duration
+	// heldBack is set once a too-frequent schedule has been reported.
+	heldBack atomic.Bool
 }
 
 // Scheduler runs commands on cron schedules, through the same request path
@@ -74,6 +80,8 @@ type Scheduler struct {
 
 	mu   sync.Mutex
 	jobs map[string]*job // by id
+	// adding makes counting a person's schedules and adding one atomic.
+	adding sync.Mutex
 }
 
 func newScheduler(b *Bot, loc *time.Location) *Scheduler {
@@ -115,20 +123,16 @@ func (s *Scheduler) start() error {
 		}
 	}
 	if s.b.store != nil {
-		var chats []ChatSchedule
-		err := s.b.store.eachJSON(bucketSchedules, func(_ string, data []byte) error {
-			var cs ChatSchedule
-			if err := json.Unmarshal(data, &cs); err != nil {
-				return err
-			}
-			chats = append(chats, cs)
-			return nil
-		})
+		chats, err := s.b.store.ChatSchedules()
 		if err != nil {
 			return fmt.Errorf("load schedules: %w", err)
 		}
 		for _, cs := range chats {
-			if err := s.add(chatJob(cs)); err != nil {
+			j := chatJob(cs)
+			if sched, err := s.parser.Parse(cs.Spec); err == nil {
+				j.gap = minGap(sched, time.Now())
+			}
+			if err := s.add(j); err != nil {
 				s.log.Error("schedule not loaded", "id", cs.ID, "err", err)
 			}
 		}
@@ -174,9 +178,24 @@ func (s *Scheduler) remove(id string) {
 // fire runs a job and returns when the run is over, so that cron can skip
 // a tick that comes while it is still going.
 func (s *Scheduler) fire(j *job) {
+	if j.info.Source == SourceChat && j.gap < s.b.cfg.ChatSchedules.MinInterval && !s.b.access.IsAdmin(j.owner) {
+		// Made before the limit existed, or by an admin who is one no more.
+		level := slog.LevelDebug
+		first := !j.heldBack.Swap(true)
+		if first {
+			level = slog.LevelWarn
+		}
+		s.log.Log(context.Background(), level, "schedule held back: it runs more often than chat_schedules.min_interval", "id", j.info.ID,
+			"spec", j.info.Spec, "user", j.owner.Name, "every", j.gap, "min_interval", s.b.cfg.ChatSchedules.MinInterval)
+		if first {
+			s.b.send(Message{Channel: j.channel}, fmt.Sprintf("Schedule %s (%q, by %s) runs every %s, more often than chat_schedules.min_interval (%s) allows, so it does not run. Remove it with: schedule remove %s",
+				j.info.ID, j.info.Spec, j.owner.Name, ShortDuration(j.gap), ShortDuration(s.b.cfg.ChatSchedules.MinInterval), j.info.ID))
+		}
+		return
+	}
 	r := &Request{
 		Message: Message{Text: j.command, User: j.owner, Channel: j.channel, Adapter: s.b.adapter.Name()},
-		Command: j.command, Kind: Respond, Trigger: TriggerCron,
+		Command: j.command, Kind: Respond, Trigger: TriggerCron, Schedule: j.info.ID,
 	}
 	if j.target != nil {
 		r.Target, r.Command, r.Message.Text = j.target, "", ""
@@ -215,25 +234,173 @@ func (s *Scheduler) SetScriptJobs(jobs []ScriptJob) {
 	}
 }
 
-// Add makes a chat schedule owned by owner, posting to channel.
+// ScheduleError is a schedule that may not be made, with the sentence to
+// tell the person.
+type ScheduleError struct{ Msg string }
+
+func (e *ScheduleError) Error() string { return e.Msg }
+
+// manageNote is how refusals name what may not be scheduled.
+const manageNote = "schedules, groups, links, silences or approvals"
+
+// Add makes a chat schedule owned by owner, posting to channel. A command
+// that manages schedules, groups, links, silences or approvals, one more
+// than chat_schedules.max_per_user, or a spec that runs more often than
+// chat_schedules.min_interval (admins excepted) is a *ScheduleError.
 func (s *Scheduler) Add(owner User, channel Channel, adapter, spec, command string) (ChatSchedule, error) {
-	if err := s.ParseSpec(spec); err != nil {
-		return ChatSchedule{}, err
+	sched, err := s.parser.Parse(spec)
+	if err != nil {
+		return ChatSchedule{}, fmt.Errorf("bad schedule %q: %v", spec, err)
 	}
 	if s.b.store == nil {
 		return ChatSchedule{}, errors.New("this bot has no store to keep schedules in")
 	}
+	if name, ok := s.b.manages(command); ok {
+		return ChatSchedule{}, &ScheduleError{fmt.Sprintf("Sorry, %s cannot be scheduled: built-ins that manage %s never run on a schedule.", name, manageNote)}
+	}
+	limits := s.b.cfg.ChatSchedules
+	gap := minGap(sched, time.Now())
+	if gap < limits.MinInterval && !s.b.access.IsAdmin(owner) {
+		return ChatSchedule{}, &ScheduleError{fmt.Sprintf("Sorry %s, %q runs every %s; schedules may not run more often than every %s (chat_schedules.min_interval) unless an admin makes them.",
+			owner.Name, spec, ShortDuration(gap), ShortDuration(limits.MinInterval))}
+	}
+	s.adding.Lock()
+	defer s.adding.Unlock()
+	if n := s.countOwned(owner); n >= limits.MaxPerUser {
+		return ChatSchedule{}, &ScheduleError{fmt.Sprintf("Sorry %s, you have %d schedules already, the most one person may have (chat_schedules.max_per_user). Remove one first (schedule list, schedule remove ID).",
+			owner.Name, n)}
+	}
 	cs := ChatSchedule{ID: "S" + newApprovalID()[:5], Spec: spec, Command: command, Channel: channel, Direct: channel.Direct,
 		Owner: owner, Adapter: adapter, Created: time.Now().UTC()}
 	cs.Owner.Trusted = false
-	if err := s.b.store.putJSON(bucketSchedules, cs.ID, cs); err != nil {
+	if err := s.b.store.PutChatSchedule(cs); err != nil {
 		return ChatSchedule{}, fmt.Errorf("save schedule: %w", err)
 	}
-	if err := s.add(chatJob(cs)); err != nil {
-		_, _ = s.b.store.deleteKey(bucketSchedules, cs.ID)
+	j := chatJob(cs)
+	j.gap = gap
+	if err := s.add(j); err != nil {
+		_, _ = s.b.store.DeleteChatSchedule(cs.ID)
 		return ChatSchedule{}, err
 	}
 	return cs, nil
+}
+
+// countOwned counts the chat schedules of owner.
+func (s *Scheduler) countOwned(owner User) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, j := range s.jobs {
+		if j.info.Source == SourceChat && sameUser(j.owner, owner) {
+			n++
+		}
+	}
+	return n
+}
+
+// sameUser is whether two users are one, for schedule ownership.
+func sameUser(a, b User) bool { return a.ID == b.ID }
+
+// gapSamples is how many runs minGap looks at.
+const gapSamples = 1000
+
+// minGap is the shortest time between two runs of sched among its next
+// gapSamples runs after from: cron specs repeat, so a burst shows among
+// them (a burst of ticks within one minute, hour or day comes in a row).
+func minGap(sched cron.Schedule, from time.Time) time.Duration {
+	if c, ok := sched.(cron.ConstantDelaySchedule); ok {
+		return c.Delay
+	}
+	gap := time.Duration(1<<63 - 1)
+	prev := sched.Next(from)
+	for range gapSamples {
+		if prev.IsZero() {
+			break
+		}
+		next := sched.Next(prev)
+		if next.IsZero() {
+			break
+		}
+		gap = min(gap, next.Sub(prev))
+		prev = next
+	}
+	return gap
+}
+
+// ShortDuration writes d without zero units: 1m, 1h30m, 45s.
+func ShortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// manages reports whether command text runs a built-in that manages
+// schedules, groups, links, silences or approvals, directly or as a step of
+// a chain, and names it.
+func (b *Bot) manages(command string) (string, bool) {
+	mt, ok := b.Table().Respond(command)
+	if !ok {
+		return "", false
+	}
+	c := mt.Route.Command
+	if c.Manages {
+		return c.Name, true
+	}
+	if c.Source != "chain" {
+		return "", false
+	}
+	for _, ch := range b.cfg.Chains {
+		if ch.Name != c.Name {
+			continue
+		}
+		for _, tmpl := range ch.Steps {
+			step := placeholderRE.ReplaceAllStringFunc(tmpl, func(p string) string { return mt.Named[p[1:len(p)-1]] })
+			if st, ok := b.Table().Respond(step); ok && st.Route.Command.Manages {
+				return st.Route.Command.Name, true
+			}
+		}
+	}
+	return "", false
+}
+
+// checkScheduled refuses a scheduled run of a built-in that manages
+// schedules, groups, links, silences or approvals: a schedule made before
+// that was refused at `schedule add` must not breed either.
+func (b *Bot) checkScheduled(next Handler) Handler {
+	return HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) error {
+		if r.Schedule != "" && r.Target.Manages {
+			b.log.Warn("schedule refused: its command manages "+manageNote, "id", r.Schedule, "command", r.Target.Name)
+			_ = w.Reply(ctx, fmt.Sprintf("Schedule %s: %s cannot run on a schedule (it manages %s); remove it with: schedule remove %s",
+				r.Schedule, r.Target.Name, manageNote, r.Schedule))
+			return fmt.Errorf("schedule %s runs %s: %w", r.Schedule, r.Target.Name, ErrRefused)
+		}
+		return next.Handle(ctx, w, r)
+	})
+}
+
+// PutChatSchedule keeps a chat schedule.
+func (s *Store) PutChatSchedule(cs ChatSchedule) error { return s.putJSON(bucketSchedules, cs.ID, cs) }
+
+// DeleteChatSchedule removes a chat schedule, reporting whether it was there.
+func (s *Store) DeleteChatSchedule(id string) (bool, error) { return s.deleteKey(bucketSchedules, id) }
+
+// ChatSchedules lists the chat schedules kept, by id.
+func (s *Store) ChatSchedules() ([]ChatSchedule, error) {
+	var out []ChatSchedule
+	err := s.eachJSON(bucketSchedules, func(id string, data []byte) error {
+		var cs ChatSchedule
+		if err := json.Unmarshal(data, &cs); err != nil {
+			return fmt.Errorf("schedule %s: %w", id, err)
+		}
+		out = append(out, cs)
+		return nil
+	})
+	return out, err
 }
 
 // ErrNotYours is a schedule that only its owner or an admin may remove.
@@ -257,10 +424,10 @@ func (s *Scheduler) Remove(who User, id string) (ScheduleInfo, error) {
 		return ScheduleInfo{}, ErrNotFound
 	case j.info.Source != SourceChat:
 		return j.info, fmt.Errorf("schedule %s comes from the %s; change it there", id, j.info.Source)
-	case j.owner.ID != who.ID && !s.b.access.IsAdmin(who):
+	case !sameUser(j.owner, who) && !s.b.access.IsAdmin(who):
 		return j.info, ErrNotYours
 	}
-	if _, err := s.b.store.deleteKey(bucketSchedules, id); err != nil {
+	if _, err := s.b.store.DeleteChatSchedule(id); err != nil {
 		return j.info, fmt.Errorf("delete schedule: %w", err)
 	}
 	s.remove(id)

@@ -23,6 +23,11 @@ func NewBuiltins(b *bot.Bot, loader *Loader) *Builtins {
 	return &Builtins{bot: b, loader: loader}
 }
 
+// manages names the built-ins that manage schedules, groups, links,
+// silences or approvals: they never run on a schedule.
+var manages = map[string]bool{"schedule": true, "group": true, "approve": true, "deny": true,
+	"link": true, "unlink": true, "silence": true, "unsilence": true}
+
 // Routes returns the built-ins' routes.
 func (bi *Builtins) Routes() []*bot.Route {
 	type def struct {
@@ -60,7 +65,8 @@ func (bi *Builtins) Routes() []*bot.Route {
 		if err != nil {
 			panic(fmt.Sprintf("built-in %s: %v", d.name, err)) // a bug in this file, caught by every test
 		}
-		cmd := &bot.Command{Name: d.name, Source: "builtin", Help: d.help, Allow: d.allow, Handler: d.fn, Inline: true}
+		cmd := &bot.Command{Name: d.name, Source: "builtin", Help: d.help, Allow: d.allow, Handler: d.fn, Inline: true,
+			Manages: manages[d.name]}
 		routes = append(routes, &bot.Route{Kind: bot.Respond, Pattern: re, Command: cmd})
 	}
 	return routes
@@ -391,6 +397,11 @@ func (bi *Builtins) scheduleAdd(ctx context.Context, w bot.ResponseWriter, r *bo
 		return fmt.Errorf("schedule add %q: %w", command, bot.ErrRefused)
 	}
 	cs, err := sched.Add(r.Message.User, r.Message.Channel, r.Message.Adapter, spec, command)
+	var se *bot.ScheduleError
+	if errors.As(err, &se) {
+		_ = w.Reply(ctx, se.Msg)
+		return fmt.Errorf("schedule add %q: %w", command, bot.ErrRefused)
+	}
 	if err != nil {
 		return bi.storeFailed(ctx, w, "add the schedule", err)
 	}
