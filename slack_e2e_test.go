@@ -14,8 +14,18 @@ import (
 // slackBot starts the binary against a fake Slack and waits for it to connect.
 func slackBot(t *testing.T, extraConfig string) (*fakeslack.Server, *botProc, string) {
 	t.Helper()
+	return slackBotSetup(t, extraConfig, nil)
+}
+
+// slackBotSetup is slackBot with a chance to set up the fake before the
+// bot connects to it.
+func slackBotSetup(t *testing.T, extraConfig string, setup func(*fakeslack.Server)) (*fakeslack.Server, *botProc, string) {
+	t.Helper()
 	fs := fakeslack.New()
 	t.Cleanup(fs.Close)
+	if setup != nil {
+		setup(fs)
+	}
 	dir := t.TempDir()
 	writeScript(t, dir, "echo.sh", "#!/bin/sh\n# @respond ^echo (.+)$\nprintf '%s\\n' \"$1\"\n")
 	writeScript(t, dir, "coffee.sh", "#!/bin/sh\n# @hear \\bcoffee\\b\necho \"coffee for $WIREBOT_USER in $WIREBOT_CHANNEL\"\n")

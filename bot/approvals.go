@@ -90,7 +90,7 @@ func (b *Bot) requestApproval(ctx context.Context, w ResponseWriter, r *Request)
 	text := fmt.Sprintf("%s asked to run %q (%s), which needs approval by %s. Someone in %s other than %s can say `approve %s` (or `deny %s`) within %s.",
 		m.User.Name, r.Command, r.Target.Name, strings.Join(a.Groups, " or "), strings.Join(a.Groups, " or "), m.User.Name,
 		a.ID, a.ID, b.cfg.Approvals.TTL)
-	reply := Reply{Channel: m.Channel, Thread: replyThread(m), Text: text}
+	reply := Reply{Channel: m.Channel, Thread: replyThread(m), Text: text, Via: m.Via}
 	if p, ok := b.adapter.(ApprovalPoster); ok {
 		if err := p.SendApproval(ctx, reply, a.ID); err != nil {
 			b.log.Error("post approval request", "err", err)

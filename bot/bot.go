@@ -334,7 +334,7 @@ func (b *Bot) start(r *Request) {
 }
 
 func (b *Bot) send(m Message, text string) {
-	if err := b.adapter.Send(b.runCtx, Reply{Channel: m.Channel, Thread: replyThread(m), Text: text}); err != nil {
+	if err := b.adapter.Send(b.runCtx, Reply{Channel: m.Channel, Thread: replyThread(m), Text: text, Via: m.Via}); err != nil {
 		b.log.Error("send reply", "adapter", b.adapter.Name(), "channel", m.Channel.Name, "err", err)
 	}
 }
@@ -352,7 +352,7 @@ func (w *replyWriter) Reply(ctx context.Context, text string) error {
 	if strings.TrimSpace(text) == "" {
 		return nil
 	}
-	err := w.b.adapter.Send(ctx, Reply{Channel: w.m.Channel, Thread: replyThread(w.m), Text: text})
+	err := w.b.adapter.Send(ctx, Reply{Channel: w.m.Channel, Thread: replyThread(w.m), Text: text, Via: w.m.Via})
 	if err != nil {
 		// Logged here, once, so that no caller can lose a reply unseen.
 		w.b.log.Error("send reply", "adapter", w.b.adapter.Name(), "channel", channelLabel(w.m.Channel), "err", err)

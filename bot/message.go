@@ -35,6 +35,10 @@ type Message struct {
 	Thread   string // thread the message is in; empty outside a thread
 	Adapter  string
 	FromSelf bool // said by the bot itself
+	// Via is the adapter's own handle for answering this message another
+	// way than posting to Channel (a Slack slash command's response_url).
+	// Every reply to the message carries it back to the adapter.
+	Via string
 }
 
 // Reply is a message the bot sends.
@@ -42,6 +46,7 @@ type Reply struct {
 	Channel Channel
 	Thread  string
 	Text    string
+	Via     string // Message.Via of the message answered; "" otherwise
 }
 
 // Inbox receives messages from an adapter. Receive may block while the bot

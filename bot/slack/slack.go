@@ -7,10 +7,15 @@
 package slack
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -69,6 +74,9 @@ type Adapter struct {
 
 	mu     sync.Mutex
 	pacers map[string]*pacer
+
+	responses *responses
+	http      *http.Client
 }
 
 type pacer struct {
@@ -103,7 +111,8 @@ func New(o Options) *Adapter {
 	return &Adapter{
 		opts: o, log: o.Logger, sl: sl, api: sl.SlackClient(),
 		users: newCache(o.NameTTL), channels: newCache(o.NameTTL), seen: newDedupe(10 * time.Minute),
-		pacers: map[string]*pacer{},
+		pacers: map[string]*pacer{}, responses: newResponses(),
+		http: &http.Client{Timeout: 15 * time.Second},
 	}
 }
 
@@ -131,6 +140,7 @@ func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
 	// slacker puts its own help first; replace it so "help" is ours.
 	a.sl.Help(&slacker.CommandDefinition{Command: "help", HideHelp: true, Handler: route})
 	a.sl.UnsupportedCommandHandler(route)
+	a.sl.UnsupportedEventHandler(a.unsupported)
 	a.sl.UnsupportedInteractionHandler(func(ic *slacker.InteractionContext) { a.interaction(ic.Context(), in, ic.Callback()) })
 	var connections atomic.Int64
 	a.sl.OnConnected(func(ev socketEvent) {
@@ -213,9 +223,12 @@ func (a *Adapter) receive(ctx context.Context, in bot.Inbox, ev *slacker.Message
 		direct = direct || data.ChannelType == "im"
 	case *slackevents.AppMentionEvent:
 	case *slack.SlashCommand:
-		// /wirebot TEXT is addressed by being a slash command.
+		// /wirebot TEXT is addressed by being a slash command. It is
+		// answered through its response_url, which works in channels the
+		// bot has not joined.
 		text, direct = data.Text, true
 		m.ID = ""
+		m.Via = data.ResponseURL
 	}
 	if ev.TimeStamp != "" && !a.seen.first(ev.ChannelID+"/"+ev.TimeStamp) {
 		return // a mention arrives as both message and app_mention
@@ -341,13 +354,25 @@ func (a *Adapter) post(ctx context.Context, r bot.Reply, blocks []slack.Block) e
 	defer p.mu.Unlock()
 	parts := chunks(r.Text)
 	for i, part := range parts {
+		var last []slack.Block
+		if i == len(parts)-1 {
+			last = blocks
+		}
+		if r.Via != "" && a.responses.take(r.Via, time.Now()) {
+			if err := a.respond(ctx, p, r.Via, part, last); err == nil {
+				continue
+			} else if ctx.Err() != nil {
+				return err
+			} else {
+				a.log.Warn("slack: answering through response_url failed; posting to the channel instead", "adapter", "slack", "channel", channel, "err", err)
+			}
+		}
 		opts := []slack.MsgOption{slack.MsgOptionText(part, false)}
 		if r.Thread != "" {
 			opts = append(opts, slack.MsgOptionTS(r.Thread))
 		}
-		if blocks != nil && i == len(parts)-1 {
-			opts = append(opts, slack.MsgOptionBlocks(append([]slack.Block{
-				slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, part, false, false), nil, nil)}, blocks...)...))
+		if last != nil {
+			opts = append(opts, slack.MsgOptionBlocks(withText(part, last)...))
 		}
 		if err := a.postOne(ctx, p, channel, opts); err != nil {
 			return fmt.Errorf("post to %s (part %d of %d): %w", channel, i+1, len(parts), err)
@@ -373,6 +398,69 @@ func (a *Adapter) postOne(ctx context.Context, p *pacer, channel string, opts []
 			return ctx.Err()
 		case <-time.After(wait):
 		}
+	}
+}
+
+func withText(text string, blocks []slack.Block) []slack.Block {
+	return append([]slack.Block{
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil)}, blocks...)
+}
+
+// respond posts one part of a reply to a slash command's response_url,
+// visible to the channel. The URL is a credential of sorts: it is never
+// logged nor put in an error.
+func (a *Adapter) respond(ctx context.Context, p *pacer, responseURL, text string, blocks []slack.Block) error {
+	if err := p.lim.Wait(ctx); err != nil {
+		return err
+	}
+	msg := map[string]any{"response_type": "in_channel", "text": text}
+	if blocks != nil {
+		msg["blocks"] = withText(text, blocks)
+	}
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, responseURL, bytes.NewReader(body))
+	if err != nil {
+		return errors.New("bad response_url")
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL
+		}
+		return fmt.Errorf("post to response_url: %w", err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("post to response_url: status %d: %s", resp.StatusCode, bytes.TrimSpace(answer))
+	}
+	return nil
+}
+
+// unsupported logs what slacker does not hand on. An envelope slack-go
+// could not parse is a warning: its sender is waiting for an answer that
+// will never come.
+func (a *Adapter) unsupported(ev socketmode.Event) {
+	bad, ok := ev.Data.(*socketmode.ErrorBadMessage)
+	if !ok {
+		a.log.Debug("slack: unsupported event", "adapter", "slack", "type", string(ev.Type))
+		return
+	}
+	var env struct {
+		Type       string `json:"type"`
+		EnvelopeID string `json:"envelope_id"`
+	}
+	_ = json.Unmarshal(bad.Message, &env)
+	a.log.Warn("slack: cannot parse an envelope from Slack; it goes unanswered", "adapter", "slack",
+		"type", env.Type, "envelope_id", env.EnvelopeID, "err", bad.Cause)
+	if env.EnvelopeID != "" {
+		// Acknowledged so that Slack does not send it again and again.
+		a.sl.SocketModeClient().Ack(socketmode.Request{EnvelopeID: env.EnvelopeID})
 	}
 }
 

@@ -223,7 +223,7 @@ func (a *API) say(w http.ResponseWriter, r *http.Request, run *apiRun) {
 		http.Error(w, "text over 1 MiB", http.StatusRequestEntityTooLarge)
 		return
 	}
-	reply := bot.Reply{Channel: run.msg.Channel, Thread: run.msg.Thread, Text: string(body)}
+	reply := bot.Reply{Channel: run.msg.Channel, Thread: run.msg.Thread, Text: string(body), Via: run.msg.Via}
 	if ch := strings.TrimPrefix(r.URL.Query().Get("channel"), "#"); ch != "" && ch != run.msg.Channel.Label() && ch != run.msg.Channel.ID {
 		reply = bot.Reply{Channel: bot.Channel{ID: ch, Name: ch}, Text: string(body)}
 	}

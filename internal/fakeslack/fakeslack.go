@@ -6,6 +6,7 @@ package fakeslack
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -24,6 +25,10 @@ type Post struct {
 	Thread  string
 	Blocks  string
 	At      time.Time // when it arrived
+	// Via is "response_url" for a post made through a slash command's
+	// response_url (Channel is then the command's channel), else "".
+	Via          string
+	ResponseType string
 }
 
 // Server is a fake Slack.
@@ -43,6 +48,9 @@ type Server struct {
 	// BeforePost, when set, sees each chat.postMessage before it is
 	// answered: the bot is still inside its Send meanwhile.
 	BeforePost func(Post)
+	// NotIn lists channels the bot has not joined: chat.postMessage to
+	// them answers not_in_channel, as Slack does.
+	NotIn map[string]bool
 
 	mu        sync.Mutex
 	conn      *websocket.Conn
@@ -54,6 +62,7 @@ type Server struct {
 	// Connections counts websocket connections made.
 	Connections atomic.Int64
 	calls       map[string]int
+	responses   map[string]*response // response_url id -> its command
 	stop        chan struct{}
 	closeOnce   sync.Once
 }
@@ -67,6 +76,8 @@ func New() *Server {
 		Posts:     make(chan Post, 10000),
 		acks:      map[string]bool{},
 		calls:     map[string]int{},
+		responses: map[string]*response{},
+		NotIn:     map[string]bool{},
 		stop:      make(chan struct{}),
 		connected: make(chan struct{}, 100),
 	}
@@ -74,6 +85,7 @@ func New() *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/", s.api)
 	mux.HandleFunc("/ws", s.ws)
+	mux.HandleFunc("POST /response/{id}", s.response)
 	s.Server = httptest.NewServer(mux)
 	return s
 }
@@ -175,6 +187,11 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusTooManyRequests)
 			return
 		}
+		if s.NotIn[r.Form.Get("channel")] {
+			s.mu.Unlock()
+			fail("not_in_channel")
+			return
+		}
 		s.mu.Unlock()
 		p := Post{Channel: r.Form.Get("channel"), Text: r.Form.Get("text"), Thread: r.Form.Get("thread_ts"), Blocks: r.Form.Get("blocks"), At: time.Now()}
 		if s.BeforePost != nil {
@@ -185,6 +202,46 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	default:
 		fail("unknown_method")
 	}
+}
+
+type response struct {
+	channel string
+	used    int
+}
+
+// response takes a post to a slash command's response_url: JSON, at most
+// five per command, as Slack's documentation says.
+func (s *Server) response(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.calls["response_url"]++
+	res, ok := s.responses[r.PathValue("id")]
+	if ok {
+		res.used++
+	}
+	s.mu.Unlock()
+	if !ok {
+		http.Error(w, "no_such_url", http.StatusNotFound)
+		return
+	}
+	if res.used > 5 {
+		http.Error(w, "used_url", http.StatusNotFound)
+		return
+	}
+	var msg struct {
+		Text         string          `json:"text"`
+		ResponseType string          `json:"response_type"`
+		Blocks       json.RawMessage `json:"blocks"`
+	}
+	if r.Header.Get("Content-Type") != "application/json" || json.NewDecoder(r.Body).Decode(&msg) != nil {
+		http.Error(w, "invalid_payload", http.StatusBadRequest)
+		return
+	}
+	blocks := ""
+	if len(msg.Blocks) > 0 {
+		blocks = string(msg.Blocks)
+	}
+	s.Posts <- Post{Channel: res.channel, Text: msg.Text, Blocks: blocks, At: time.Now(), Via: "response_url", ResponseType: msg.ResponseType}
+	io.WriteString(w, "ok")
 }
 
 func (s *Server) nextTS() string {
@@ -315,10 +372,22 @@ func (s *Server) Slash(user, channel, command, text string) error {
 		return fmt.Errorf("no connection")
 	}
 	id := "env-" + strconv.FormatInt(s.env.Add(1), 10)
+	s.mu.Lock()
+	s.responses[id] = &response{channel: channel}
+	s.mu.Unlock()
 	return s.write(c, map[string]any{"envelope_id": id, "type": "slash_commands", "accepts_response_payload": true,
 		"payload": map[string]any{"command": command, "text": text, "user_id": user, "user_name": s.Users[user],
-			"channel_id": channel, "channel_name": s.Channels[channel], "team_id": "T1", "response_url": s.URL + "/response",
+			"channel_id": channel, "channel_name": s.Channels[channel], "team_id": "T1", "response_url": s.URL + "/response/" + id,
 			"is_enterprise_install": false, "trigger_id": "trig", "api_app_id": "A1"}})
+}
+
+// Raw sends an envelope as given, such as one a client cannot parse.
+func (s *Server) Raw(envelope map[string]any) error {
+	c := s.current()
+	if c == nil {
+		return fmt.Errorf("no connection")
+	}
+	return s.write(c, envelope)
 }
 
 // Click sends a block_actions interaction, as when a user presses a button.
