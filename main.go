@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/wirebot/wirebot/bot"
+	"github.com/wirebot/wirebot/bot/boltstore"
 	ircadapter "github.com/wirebot/wirebot/bot/irc"
 	"github.com/wirebot/wirebot/bot/shell"
 	slackadapter "github.com/wirebot/wirebot/bot/slack"
@@ -155,7 +156,7 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
-	store, err := bot.OpenStore(cfg.DataFile, cfg.Audit.Keep)
+	store, err := boltstore.Open(cfg.DataFile, cfg.Audit.Keep)
 	if err != nil {
 		return err
 	}

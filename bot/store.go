@@ -1,22 +1,17 @@
 package bot
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Bucket names. Script key/values live in kv, one nested bucket per
-// namespace (a script's file name, or GlobalNamespace).
+// namespace (a script's file name, or GlobalNamespace): "kv/NAME".
 var (
 	bucketKV        = []byte("kv")
 	bucketFacts     = []byte("facts")
@@ -30,146 +25,69 @@ var (
 // GlobalNamespace is the key/value namespace every script shares.
 const GlobalNamespace = "global"
 
-// lockWait is how long Open waits for another process's lock on the file.
-const lockWait = 2 * time.Second
-
 // ErrLocked means another process holds the data file.
 var ErrLocked = errors.New("locked by another process")
 
 // ErrNotFound means a key is not in the store.
 var ErrNotFound = errors.New("not found")
 
-// ErrCorrupt means the data file is damaged: bbolt cannot open it, it
+// ErrCorrupt means the stored data is damaged: the file cannot be opened,
 // fails its consistency check, or a read or write hit a bad page.
 var ErrCorrupt = errors.New("damaged")
 
-// corruptAdvice is what to do about a damaged data file.
-const corruptAdvice = "restore it from a backup, or move it aside to start with an empty store"
+// CorruptAdvice is what to do about a damaged data file.
+const CorruptAdvice = "restore it from a backup, or move it aside to start with an empty store"
 
-// Store is the bot's state in one bbolt file. Every write is committed
-// (fsync) before its method returns; writes made at the same time share a
-// commit.
+var (
+	errEmptyKey = errors.New("empty key")
+	errReadOnly = errors.New("write in a read-only transaction")
+)
+
+// Store is the bot's state, on a KV. Every write is committed before its
+// method returns; writes made at the same time may share a commit.
 type Store struct {
-	db   *bolt.DB
+	kv   KV
 	keep int
 }
 
-// OpenStore opens (creating, mode 0600) the data file. It fails with
-// ErrLocked within a few seconds when another wirebot holds the file.
-func OpenStore(path string, auditKeep int) (*Store, error) {
-	db, err := openBolt(path)
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("open data_file %s: %w (is another wirebot running on it?)", path, ErrLocked)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open data_file %s: %w: %s", path, err, corruptAdvice)
-	}
-	s := &Store{db: db, keep: auditKeep}
-	if err := s.check(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("check data_file %s: %w: %s", path, err, corruptAdvice)
-	}
-	// Writes from one run at a time should not wait for company long.
-	db.MaxBatchDelay = 2 * time.Millisecond
-	err = s.update(func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
+// NewStore makes a Store on kv that keeps the newest auditKeep audit
+// entries (0: all).
+func NewStore(kv KV, auditKeep int) (*Store, error) {
+	if p, ok := kv.(BucketPreparer); ok {
+		names := make([]string, len(allBuckets))
+		for i, b := range allBuckets {
+			names[i] = string(b)
 		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("prepare data_file %s: %w: %s", path, err, corruptAdvice)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("restrict data_file %s: %w", path, err)
-	}
-	return s, nil
-}
-
-// openBolt opens the file, turning bbolt's panics on a damaged file
-// ("invalid freelist page") into ErrCorrupt.
-func openBolt(path string) (db *bolt.DB, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			db, err = nil, fmt.Errorf("%w (%v)", ErrCorrupt, r)
+		if err := p.PrepareBuckets(names); err != nil {
+			return nil, err
 		}
-	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait})
-	if err != nil && !errors.Is(err, bolterrors.ErrTimeout) {
-		err = fmt.Errorf("%w (%w)", ErrCorrupt, err)
 	}
-	return db, err
+	return &Store{kv: kv, keep: auditKeep}, nil
 }
 
-// check walks every page (bbolt's Tx.Check) and reports the first problem.
-func (s *Store) check() error {
-	return s.view(func(tx *bolt.Tx) error {
-		var first error
-		for err := range tx.Check() {
-			if first == nil {
-				first = err
-			}
-		}
-		if first != nil {
-			return fmt.Errorf("%w (%s)", ErrCorrupt, strings.TrimPrefix(first.Error(), "panic: "))
-		}
-		return nil
-	})
-}
+// KV returns the storage under the store.
+func (s *Store) KV() KV { return s.kv }
 
-// recovered turns a panic from bbolt, which it raises on a damaged page,
-// into an error of the store call that met it.
-func recovered(err *error) {
-	if r := recover(); r != nil {
-		*err = fmt.Errorf("data_file %w (%v): %s", ErrCorrupt, r, corruptAdvice)
-	}
-}
+// Close closes the storage.
+func (s *Store) Close() error { return s.kv.Close() }
 
-func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
-	defer recovered(&err)
-	return s.db.View(fn)
-}
+func (s *Store) view(fn func(Tx) error) error   { return s.kv.View(fn) }
+func (s *Store) update(fn func(Tx) error) error { return s.kv.Update(fn) }
 
-func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
-	defer recovered(&err)
-	return s.db.Update(fn)
-}
-
-func (s *Store) batch(fn func(*bolt.Tx) error) (err error) {
-	defer recovered(&err)
-	return s.db.Batch(fn)
-}
-
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
-
-// nsBucket returns the nested bucket of a namespace, creating it when
-// create is set; nil when it does not exist.
-func nsBucket(tx *bolt.Tx, ns string, create bool) (*bolt.Bucket, error) {
-	kv := tx.Bucket(bucketKV)
-	if create {
-		return kv.CreateBucketIfNotExists([]byte(ns))
-	}
-	return kv.Bucket([]byte(ns)), nil
-}
+func nsBucket(ns string) string { return string(bucketKV) + "/" + ns }
 
 // Get returns the value of key in namespace ns, or ErrNotFound.
 func (s *Store) Get(ns, key string) (string, error) {
 	var val string
-	err := s.view(func(tx *bolt.Tx) error {
-		b, _ := nsBucket(tx, ns, false)
-		if b == nil {
-			return ErrNotFound
+	err := s.view(func(tx Tx) error {
+		v, err := tx.Get(nsBucket(ns), key)
+		if err != nil {
+			return err
 		}
-		v := b.Get([]byte(key))
 		if v == nil {
 			return ErrNotFound
 		}
-		val = string(v) // copied: v is valid only inside the transaction
+		val = string(v)
 		return nil
 	})
 	return val, err
@@ -178,14 +96,10 @@ func (s *Store) Get(ns, key string) (string, error) {
 // Set stores key=val in namespace ns.
 func (s *Store) Set(ns, key, val string) error {
 	if key == "" {
-		return errors.New("empty key")
+		return errEmptyKey
 	}
-	return s.batch(func(tx *bolt.Tx) error {
-		b, err := nsBucket(tx, ns, true)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(key), []byte(val))
+	return s.update(func(tx Tx) error {
+		return tx.Put(nsBucket(ns), key, []byte(val))
 	})
 }
 
@@ -197,55 +111,40 @@ var ErrNotNumber = errors.New("value is not an integer")
 // a count.
 func (s *Store) Incr(ns, key string, delta int64) (int64, error) {
 	if key == "" {
-		return 0, errors.New("empty key")
+		return 0, errEmptyKey
 	}
 	var n int64
-	err := s.batch(func(tx *bolt.Tx) error {
-		b, err := nsBucket(tx, ns, true)
+	err := s.update(func(tx Tx) error {
+		v, err := tx.Get(nsBucket(ns), key)
 		if err != nil {
 			return err
 		}
 		n = 0
-		if v := b.Get([]byte(key)); v != nil {
+		if v != nil {
 			if n, err = strconv.ParseInt(strings.TrimSpace(string(v)), 10, 64); err != nil {
 				return fmt.Errorf("%s=%q: %w", key, v, ErrNotNumber)
 			}
 		}
 		n += delta
-		return b.Put([]byte(key), []byte(strconv.FormatInt(n, 10)))
+		return tx.Put(nsBucket(ns), key, []byte(strconv.FormatInt(n, 10)))
 	})
 	return n, err
 }
 
 // Delete removes key from namespace ns, reporting whether it was there.
 func (s *Store) Delete(ns, key string) (bool, error) {
-	found := false
-	err := s.batch(func(tx *bolt.Tx) error {
-		found = false // Batch may run fn again
-		b, _ := nsBucket(tx, ns, false)
-		if b == nil || b.Get([]byte(key)) == nil {
-			return nil
-		}
-		found = true
-		return b.Delete([]byte(key))
-	})
-	return found, err
+	return s.deleteKey([]byte(nsBucket(ns)), key)
 }
 
 // Keys lists the keys of namespace ns that start with prefix, sorted.
 func (s *Store) Keys(ns, prefix string) ([]string, error) {
 	var keys []string
-	err := s.view(func(tx *bolt.Tx) error {
-		b, _ := nsBucket(tx, ns, false)
-		if b == nil {
+	err := s.view(func(tx Tx) error {
+		keys = keys[:0]
+		return tx.ForEach(nsBucket(ns), prefix, false, func(k string, _ []byte) error {
+			keys = append(keys, k)
 			return nil
-		}
-		c := b.Cursor()
-		p := []byte(prefix)
-		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
-			keys = append(keys, string(k))
-		}
-		return nil
+		})
 	})
 	return keys, err
 }
@@ -258,58 +157,35 @@ type Fact struct {
 	At    time.Time `json:"at"`
 }
 
-func factKey(k string) []byte { return []byte(strings.ToLower(strings.Join(strings.Fields(k), " "))) }
+func factKey(k string) string { return strings.ToLower(strings.Join(strings.Fields(k), " ")) }
 
 // Remember stores a fact; keys are case-insensitive.
 func (s *Store) Remember(f Fact) error {
-	data, err := json.Marshal(f)
-	if err != nil {
-		return err
-	}
-	return s.batch(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketFacts).Put(factKey(f.Key), data)
-	})
+	return s.putJSON(bucketFacts, factKey(f.Key), f)
 }
 
 // Fact returns the fact stored under key, or ErrNotFound.
 func (s *Store) Fact(key string) (Fact, error) {
 	var f Fact
-	err := s.view(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketFacts).Get(factKey(key))
-		if v == nil {
-			return ErrNotFound
-		}
-		return json.Unmarshal(v, &f)
-	})
+	err := s.getJSON(bucketFacts, factKey(key), &f)
 	return f, err
 }
 
 // Forget removes a fact, reporting whether it was there.
 func (s *Store) Forget(key string) (bool, error) {
-	found := false
-	err := s.batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketFacts)
-		found = b.Get(factKey(key)) != nil
-		if !found {
-			return nil
-		}
-		return b.Delete(factKey(key))
-	})
-	return found, err
+	return s.deleteKey(bucketFacts, factKey(key))
 }
 
 // Facts lists every fact, by key.
 func (s *Store) Facts() ([]Fact, error) {
 	var out []Fact
-	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketFacts).ForEach(func(_, v []byte) error {
-			var f Fact
-			if err := json.Unmarshal(v, &f); err != nil {
-				return err
-			}
-			out = append(out, f)
-			return nil
-		})
+	err := s.eachJSON(bucketFacts, func(_ string, v []byte) error {
+		var f Fact
+		if err := json.Unmarshal(v, &f); err != nil {
+			return err
+		}
+		out = append(out, f)
+		return nil
 	})
 	return out, err
 }
@@ -336,41 +212,58 @@ type AuditEntry struct {
 	Note string `json:"note,omitempty"`
 }
 
-func seqKey(n uint64) []byte {
+// seqKey is an audit key: the entry's number, big-endian, so that byte
+// order is number order.
+func seqKey(n uint64) string {
 	var k [8]byte
 	binary.BigEndian.PutUint64(k[:], n)
-	return k[:]
+	return string(k[:])
+}
+
+func seqOf(k string) uint64 {
+	if len(k) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64([]byte(k))
 }
 
 // AppendAudit writes entries in one commit and drops the oldest beyond the
 // retention limit.
 func (s *Store) AppendAudit(entries ...AuditEntry) error {
-	return s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAudit)
+	audit := string(bucketAudit)
+	return s.update(func(tx Tx) error {
+		var last uint64
 		for i := range entries {
-			id, err := b.NextSequence()
+			id, err := tx.NextSequence(audit)
 			if err != nil {
 				return err
 			}
-			entries[i].ID = id
+			entries[i].ID, last = id, id
 			data, err := json.Marshal(entries[i])
 			if err != nil {
 				return err
 			}
-			if err := b.Put(seqKey(id), data); err != nil {
+			if err := tx.Put(audit, seqKey(id), data); err != nil {
 				return err
 			}
 		}
-		if s.keep <= 0 {
+		if s.keep <= 0 || last <= uint64(s.keep) {
 			return nil
 		}
-		cutoff := int64(b.Sequence()) - int64(s.keep)
-		if cutoff <= 0 {
+		cutoff := last - uint64(s.keep)
+		var old []string
+		err := tx.ForEach(audit, "", false, func(k string, _ []byte) error {
+			if seqOf(k) > cutoff {
+				return ErrStop
+			}
+			old = append(old, k)
 			return nil
+		})
+		if err != nil {
+			return err
 		}
-		c := b.Cursor()
-		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= uint64(cutoff); k, _ = c.Next() {
-			if err := c.Delete(); err != nil {
+		for _, k := range old {
+			if err := tx.Delete(audit, k); err != nil {
 				return err
 			}
 		}
@@ -382,18 +275,24 @@ func (s *Store) AppendAudit(entries ...AuditEntry) error {
 // (nil keeps all).
 func (s *Store) History(n int, keep func(*AuditEntry) bool) ([]AuditEntry, error) {
 	var out []AuditEntry
-	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketAudit).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
+	err := s.view(func(tx Tx) error {
+		out = out[:0]
+		if n <= 0 {
+			return nil
+		}
+		return tx.ForEach(string(bucketAudit), "", true, func(k string, v []byte) error {
 			var e AuditEntry
 			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("audit entry %d: %w", binary.BigEndian.Uint64(k), err)
+				return fmt.Errorf("audit entry %d: %w", seqOf(k), err)
 			}
 			if keep == nil || keep(&e) {
 				out = append(out, e)
 			}
-		}
-		return nil
+			if len(out) >= n {
+				return ErrStop
+			}
+			return nil
+		})
 	})
 	return out, err
 }
@@ -401,9 +300,12 @@ func (s *Store) History(n int, keep func(*AuditEntry) bool) ([]AuditEntry, error
 // AuditCount is how many entries the audit log holds.
 func (s *Store) AuditCount() int {
 	n := 0
-	_ = s.view(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bucketAudit).Stats().KeyN
-		return nil
+	_ = s.view(func(tx Tx) error {
+		n = 0
+		return tx.ForEach(string(bucketAudit), "", false, func(string, []byte) error {
+			n++
+			return nil
+		})
 	})
 	return n
 }
@@ -414,8 +316,22 @@ func (s *Store) putJSON(bucket []byte, key string, v any) error {
 	if err != nil {
 		return err
 	}
-	return s.batch(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucket).Put([]byte(key), data)
+	return s.update(func(tx Tx) error {
+		return tx.Put(string(bucket), key, data)
+	})
+}
+
+// getJSON loads key of bucket into v, or returns ErrNotFound.
+func (s *Store) getJSON(bucket []byte, key string, v any) error {
+	return s.view(func(tx Tx) error {
+		data, err := tx.Get(string(bucket), key)
+		if err != nil {
+			return err
+		}
+		if data == nil {
+			return ErrNotFound
+		}
+		return json.Unmarshal(data, v)
 	})
 }
 
@@ -423,9 +339,11 @@ func (s *Store) putJSON(bucket []byte, key string, v any) error {
 // so that of two callers racing for the same record only one gets it.
 // ok decides, from the record, whether to take it.
 func (s *Store) takeJSON(bucket []byte, key string, v any, ok func() error) error {
-	return s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		data := b.Get([]byte(key))
+	return s.update(func(tx Tx) error {
+		data, err := tx.Get(string(bucket), key)
+		if err != nil {
+			return err
+		}
 		if data == nil {
 			return ErrNotFound
 		}
@@ -435,19 +353,23 @@ func (s *Store) takeJSON(bucket []byte, key string, v any, ok func() error) erro
 		if err := ok(); err != nil {
 			return err
 		}
-		return b.Delete([]byte(key))
+		return tx.Delete(string(bucket), key)
 	})
 }
 
+// deleteKey removes key from bucket, reporting whether it was there.
 func (s *Store) deleteKey(bucket []byte, key string) (bool, error) {
 	found := false
-	err := s.batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		found = b.Get([]byte(key)) != nil
+	err := s.update(func(tx Tx) error {
+		v, err := tx.Get(string(bucket), key)
+		if err != nil {
+			return err
+		}
+		found = v != nil
 		if !found {
 			return nil
 		}
-		return b.Delete([]byte(key))
+		return tx.Delete(string(bucket), key)
 	})
 	return found, err
 }
@@ -455,9 +377,7 @@ func (s *Store) deleteKey(bucket []byte, key string) (bool, error) {
 // eachJSON calls fn with every record of bucket, by key. The data is a
 // copy, valid after the transaction.
 func (s *Store) eachJSON(bucket []byte, fn func(key string, data []byte) error) error {
-	return s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
-			return fn(string(k), bytes.Clone(v))
-		})
+	return s.view(func(tx Tx) error {
+		return tx.ForEach(string(bucket), "", false, fn)
 	})
 }
