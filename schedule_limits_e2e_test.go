@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wirebot/wirebot/bot"
+	"github.com/wirebot/wirebot/bot/boltstore"
 )
 
 const scheduleLimitsConfig = "admins: [root]\ngroups: {ops: [alice]}\n"
@@ -134,7 +135,7 @@ func regexpQuote(s string) string {
 // bot starts, as an older wirebot would have left it.
 func putStoredSchedule(t *testing.T, dir string, cs bot.ChatSchedule) {
 	t.Helper()
-	st, err := bot.OpenStore(filepath.Join(dir, "wirebot.db"), 100)
+	st, err := boltstore.Open(filepath.Join(dir, "wirebot.db"), 100)
 	if err != nil {
 		t.Fatal(err)
 	}
