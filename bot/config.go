@@ -122,6 +122,21 @@ type AuditConfig struct {
 	Keep int `mapstructure:"keep"`
 }
 
+// SecretKeys lists every config key that holds a secret, with [] for the
+// items of a list. A key whose type is Secret is one too; the list names
+// those whose struct may not exist yet. Each may also be given as a file:
+// the key with _file appended. No error message shows these keys' values.
+func SecretKeys() []string {
+	return []string{
+		"slack.bot_token", "slack.app_token",
+		"irc.password",
+		"xmpp.password",
+		"matrix.access_token", "matrix.password",
+		"store.etcd.password",
+		"webhooks[].secret",
+	}
+}
+
 // Secret is a string that never appears in logs or printed config.
 type Secret string
 
