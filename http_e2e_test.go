@@ -15,7 +15,7 @@ import (
 )
 
 // httpAddr waits for the bot to log where its HTTP server listens.
-func httpAddr(t *testing.T, p *botProc) string {
+func httpAddr(t testing.TB, p *botProc) string {
 	t.Helper()
 	re := regexp.MustCompile(`msg="http listening" addr=(\S+)`)
 	deadline := time.Now().Add(10 * time.Second)

@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -29,6 +28,8 @@ type HTTPServer struct {
 	ln  net.Listener
 	srv *http.Server
 
+	large gate // slots for large bodies whose signature is unknown
+
 	mu   sync.Mutex
 	seen map[string]time.Time // hook + body hash -> when first seen
 }
@@ -39,7 +40,7 @@ func NewHTTPServer(b *bot.Bot, addr string) (*HTTPServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on http.listen %s: %w", addr, err)
 	}
-	h := &HTTPServer{b: b, ln: ln, seen: map[string]time.Time{}}
+	h := &HTTPServer{b: b, ln: ln, seen: map[string]time.Time{}, large: newGate(largeSlots)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
@@ -47,7 +48,17 @@ func NewHTTPServer(b *bot.Bot, addr string) (*HTTPServer, error) {
 		b.Metrics().WritePrometheus(w)
 	})
 	mux.HandleFunc("POST /hooks/{name}", h.hook)
-	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	h.srv = &http.Server{
+		Handler: mux,
+		// Slow or idle clients cost a goroutine and a few KiB each, and
+		// not for long (SPEC: Hardening). A hook's handler sets its own
+		// body deadline; ReadTimeout is the backstop for the rest.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       bodyDeadline + 5*time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       15 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
 	return h, nil
 }
 
@@ -74,46 +85,103 @@ func (h *HTTPServer) healthz(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintf(w, "ok: connected to %s\n", name)
 }
 
-// authorized checks X-Hub-Signature-256 (HMAC-SHA256 of the body) or a
-// bearer token, in constant time.
-func authorized(r *http.Request, secret string, body []byte) bool {
-	if sig, ok := strings.CutPrefix(r.Header.Get("X-Hub-Signature-256"), "sha256="); ok {
-		mac := hmac.New(sha256.New, []byte(secret))
-		mac.Write(body)
-		want := hex.EncodeToString(mac.Sum(nil))
-		return hmac.Equal([]byte(strings.ToLower(sig)), []byte(want))
+// credentials is what a request offers to prove it knows the hook's
+// secret: a bearer token (checked before the body is read) or an
+// X-Hub-Signature-256 HMAC (which needs the body).
+type credentials struct {
+	bearer    string // the token of "Authorization: Bearer TOKEN"
+	hasBearer bool
+	sig       []byte // the decoded HMAC of X-Hub-Signature-256
+}
+
+func credentialsOf(r *http.Request) credentials {
+	var c credentials
+	// RFC 9110 11.1: the scheme is case-insensitive.
+	if scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " "); ok && strings.EqualFold(scheme, "bearer") {
+		c.bearer, c.hasBearer = strings.TrimSpace(tok), true
 	}
-	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return subtle.ConstantTimeCompare([]byte(tok), []byte(secret)) == 1
+	if hexSig, ok := strings.CutPrefix(r.Header.Get("X-Hub-Signature-256"), "sha256="); ok && len(hexSig) == 2*sha256.Size {
+		if sig, err := hex.DecodeString(hexSig); err == nil {
+			c.sig = sig
+		}
 	}
-	return false
+	return c
+}
+
+// bearerOK checks the token in constant time.
+func bearerOK(c credentials, secret string) bool {
+	return c.hasBearer && subtle.ConstantTimeCompare([]byte(c.bearer), []byte(secret)) == 1
+}
+
+// signatureOK checks the HMAC-SHA256 of body in constant time.
+func signatureOK(c credentials, secret string, body []byte) bool {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return c.sig != nil && hmac.Equal(c.sig, mac.Sum(nil))
+}
+
+// refuse answers an error and closes the connection: whatever is left of
+// the body is not read.
+func refuse(w http.ResponseWriter, code int, text string) {
+	w.Header().Set("Connection", "close")
+	http.Error(w, text, code)
 }
 
 func (h *HTTPServer) hook(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	result := "accepted"
-	defer func() { h.b.Metrics().Webhook(name, result) }()
 	wh, ok := h.b.Webhook(name)
+	label := name
+	if !ok {
+		// Label values come only from the config: a stranger's path
+		// makes no new series.
+		label = "_unknown"
+	}
+	result := "accepted"
+	defer func() { h.b.Metrics().Webhook(label, result) }()
 	if !ok {
 		result = "unknown"
-		http.Error(w, fmt.Sprintf("no webhook %q: add it under webhooks: with a secret", name), http.StatusNotFound)
+		refuse(w, http.StatusNotFound, "no such webhook: add it under webhooks: with a secret")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxHookBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			result = "too_large"
-			http.Error(w, "body over 1 MiB", http.StatusRequestEntityTooLarge)
-			return
-		}
-		result = "bad_request"
-		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
+	// The whole body within bodyDeadline of the headers, or 408.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyDeadline))
+	limit := int64(maxHookBody)
+	if r.ContentLength > limit {
+		result = "too_large"
+		refuse(w, http.StatusRequestEntityTooLarge, "body over 1 MiB")
 		return
 	}
-	if !authorized(r, wh.Secret.Reveal(), body) {
+	secret := wh.Secret.Reveal()
+	cred := credentialsOf(r)
+	if cred.hasBearer && !bearerOK(cred, secret) || !cred.hasBearer && cred.sig == nil {
 		result = "unauthorized"
-		http.Error(w, "bad or missing signature (X-Hub-Signature-256) or bearer token", http.StatusUnauthorized)
+		refuse(w, http.StatusUnauthorized, "bad or missing signature (X-Hub-Signature-256) or bearer token")
+		return
+	}
+	authed := cred.hasBearer // checked above
+	body, err := readBody(r.Context(), r.Body, r.ContentLength, limit, h.large, !authed)
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		result = "too_large"
+		refuse(w, http.StatusRequestEntityTooLarge, "body over 1 MiB")
+		return
+	case errors.Is(err, errBodyTimeout):
+		result = "timeout"
+		refuse(w, http.StatusRequestTimeout, fmt.Sprintf("body not sent within %s", bodyDeadline))
+		return
+	case errors.Is(err, errBusy):
+		result = "busy"
+		w.Header().Set("Retry-After", "1")
+		refuse(w, http.StatusServiceUnavailable, "too many large bodies being read: try again")
+		return
+	case err != nil:
+		result = "bad_request"
+		refuse(w, http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	if !authed && !signatureOK(cred, secret, body) {
+		result = "unauthorized"
+		refuse(w, http.StatusUnauthorized, "bad or missing signature (X-Hub-Signature-256) or bearer token")
 		return
 	}
 	if wh.Dedupe > 0 && h.duplicate(name, body, wh.Dedupe) {
