@@ -31,7 +31,8 @@ type Options struct {
 	Password string
 	Channels []string
 	Logger   *slog.Logger
-	// OnReconnect is called each time the connection is made again.
+	// OnReconnect is called each time the connection is made again: once
+	// per reconnection, however many attempts it took.
 	OnReconnect func()
 	// TLSConfig overrides the TLS settings (tests).
 	TLSConfig *tls.Config
@@ -49,6 +50,9 @@ type Adapter struct {
 	sendMu    sync.Mutex    // keeps the lines of one reply together
 	stopped   chan struct{} // closed when Run has returned: no connection will come
 	stopOnce  sync.Once
+
+	backoff     *bot.Backoff
+	connections atomic.Int64 // registrations so far
 }
 
 // New makes an adapter; it connects in Run.
@@ -61,7 +65,8 @@ func New(o Options) *Adapter {
 			o.Channels[i] = "#" + ch
 		}
 	}
-	return &Adapter{opts: o, log: o.Logger.With("adapter", "irc"), up: make(chan struct{}), stopped: make(chan struct{})}
+	return &Adapter{opts: o, log: o.Logger.With("adapter", "irc"), up: make(chan struct{}), stopped: make(chan struct{}),
+		backoff: bot.NewBackoff()}
 }
 
 // Name is "irc".
@@ -101,7 +106,12 @@ func (a *Adapter) newClient(in bot.Inbox, ctx context.Context) (*girc.Client, er
 			c.Cmd.Join(ch)
 		}
 		a.setUp(true)
-		a.log.Info("irc: connected", "nick", c.GetNick(), "channels", strings.Join(a.opts.Channels, ","))
+		a.backoff.Up(time.Now())
+		n := a.connections.Add(1)
+		if n > 1 && a.opts.OnReconnect != nil {
+			a.opts.OnReconnect()
+		}
+		a.log.Info("irc: connected", "nick", c.GetNick(), "channels", strings.Join(a.opts.Channels, ","), "connection", n)
 	})
 	c.Handlers.Add(girc.PRIVMSG, func(c *girc.Client, e girc.Event) {
 		a.receive(ctx, in, c, e)
@@ -126,8 +136,7 @@ func (a *Adapter) setUp(up bool) {
 // Run connects, and reconnects with backoff, until ctx is done.
 func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
 	defer a.stopOnce.Do(func() { close(a.stopped) })
-	wait := time.Second
-	for attempt := 0; ; attempt++ {
+	for {
 		c, err := a.newClient(in, ctx)
 		if err != nil {
 			return err
@@ -135,11 +144,7 @@ func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
 		a.mu.Lock()
 		a.client = c
 		a.mu.Unlock()
-		if attempt > 0 && a.opts.OnReconnect != nil {
-			a.opts.OnReconnect()
-		}
 		done := make(chan error, 1)
-		start := time.Now()
 		go func() { done <- c.Connect() }()
 		select {
 		case <-ctx.Done():
@@ -150,16 +155,13 @@ func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
 		case err = <-done:
 		}
 		a.setUp(false)
-		if time.Since(start) > time.Minute {
-			wait = time.Second // it was up for a while: start the backoff again
-		}
+		wait := a.backoff.Down(time.Now())
 		a.log.Warn("irc: disconnected, reconnecting", "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(wait):
 		}
-		wait = min(wait*2, 2*time.Minute)
 	}
 }
 

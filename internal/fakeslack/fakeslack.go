@@ -57,6 +57,7 @@ type Server struct {
 	connected chan struct{}
 	acks      map[string]bool
 	fail429   int
+	refuse    int
 	ts        atomic.Int64
 	env       atomic.Int64
 	// Connections counts websocket connections made.
@@ -116,6 +117,14 @@ func (s *Server) Fail429(n int) {
 	s.mu.Unlock()
 }
 
+// Refuse makes the next n apps.connections.open calls answer 500, so
+// that many connection attempts fail.
+func (s *Server) Refuse(n int) {
+	s.mu.Lock()
+	s.refuse = n
+	s.mu.Unlock()
+}
+
 // Calls is how often a Web API method was called.
 func (s *Server) Calls(method string) int {
 	s.mu.Lock()
@@ -146,6 +155,16 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	case "apps.connections.open":
 		if !strings.HasPrefix(auth, "Bearer xapp-") {
 			fail("invalid_auth")
+			return
+		}
+		s.mu.Lock()
+		refuse := s.refuse > 0
+		if refuse {
+			s.refuse--
+		}
+		s.mu.Unlock()
+		if refuse {
+			w.WriteHeader(http.StatusInternalServerError)
 			return
 		}
 		reply(map[string]any{"url": "ws" + strings.TrimPrefix(s.URL, "http") + "/ws"})
