@@ -1,12 +1,14 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -34,7 +36,90 @@ type Approval struct {
 	Groups    []string  `json:"groups"` // who may approve
 	Created   time.Time `json:"created"`
 	Expires   time.Time `json:"expires"`
+	// Schedule and Hook name the schedule or webhook that asked; one of
+	// them asks at most once at a time for each command.
+	Schedule string `json:"schedule,omitempty"`
+	Hook     string `json:"hook,omitempty"`
+	// Stdin is what the run reads: a webhook's body.
+	Stdin []byte `json:"stdin,omitempty"`
+	// As names the engine's own identity the run is made as (AsScheduler,
+	// AsWebhook); empty: the requester.
+	As string `json:"as,omitempty"`
 }
+
+// The engine's identities an approved run can be made as.
+const (
+	AsScheduler = "scheduler"
+	AsWebhook   = "webhook"
+)
+
+// What names what will run: the command text and its script, or the
+// script alone when a schedule or webhook runs it directly.
+func (a Approval) What() string {
+	if a.Command == "" {
+		return a.Target
+	}
+	return fmt.Sprintf("%q (%s)", a.Command, a.Target)
+}
+
+// label is the short name of the request in announcements.
+func (a Approval) label() string {
+	if a.Command == "" {
+		return a.Target
+	}
+	return strconv.Quote(a.Command)
+}
+
+// origin says which schedule or webhook asked, for the request's text.
+func (a Approval) origin() string {
+	switch {
+	case a.Hook != "":
+		return " for webhook " + a.Hook
+	case a.Schedule != "":
+		return " for schedule " + a.Schedule
+	}
+	return ""
+}
+
+// key is what makes two requests from one trigger the same: the schedule
+// or webhook, and the command it runs. Chat requests have none.
+func (a Approval) key() string {
+	switch {
+	case a.Hook != "":
+		return "hook\x00" + a.Hook + "\x00" + a.Target + "\x00" + a.Command
+	case a.Schedule != "":
+		return "schedule\x00" + a.Schedule + "\x00" + a.Target + "\x00" + a.Command
+	}
+	return ""
+}
+
+// runsAs is who an approved request runs as: the engine's identity for a
+// schedule or webhook of the operator's, else the requester.
+func (a Approval) runsAs() User {
+	switch a.As {
+	case AsScheduler:
+		return SchedulerUser
+	case AsWebhook:
+		return WebhookUser
+	}
+	return a.Requester
+}
+
+// runsAsFor names the engine identity r runs as, if any: the scheduler
+// (the only user the engine trusts) or a webhook.
+func runsAsFor(r *Request) string {
+	switch {
+	case r.Message.User.Trusted:
+		return AsScheduler
+	case r.Hook != "":
+		return AsWebhook
+	}
+	return ""
+}
+
+// errStillWaiting is a run from a schedule or webhook whose earlier request
+// still waits for approval: nothing new is asked, run or audited.
+var errStillWaiting = fmt.Errorf("an earlier request still waits: %w", ErrPending)
 
 // ApprovalPoster is an optional ability: an adapter that can post an
 // approval request with Approve and Deny buttons. A click must come back
@@ -79,16 +164,33 @@ func (b *Bot) requestApproval(ctx context.Context, w ResponseWriter, r *Request)
 		ID: newApprovalID(), Target: r.Target.Name, Kind: r.Kind, Trigger: r.Trigger, Command: r.Command, Text: m.Text,
 		Requester: m.User, Channel: m.Channel, Direct: m.Channel.Direct, Thread: m.Thread, Adapter: m.Adapter,
 		Groups: r.Target.Approve, Created: now, Expires: now.Add(b.cfg.Approvals.TTL),
+		Schedule: r.Schedule, Hook: r.Hook, Stdin: r.Stdin, As: runsAsFor(r),
 	}
-	if err := b.store.putJSON(bucketApprovals, a.ID, a); err != nil {
+	if key := a.key(); key != "" {
+		// One request at a time per schedule or webhook and command.
+		b.asking.Lock()
+		defer b.asking.Unlock()
+		waiting, err := b.Pending()
+		if err != nil {
+			return fmt.Errorf("look for a waiting request: %w", err)
+		}
+		for _, p := range waiting {
+			if p.key() == key {
+				b.log.Debug("still waiting for approval", "id", cmp.Or(a.Hook, a.Schedule), "command", a.Target, "request", p.ID)
+				r.ApprovalID = p.ID
+				return fmt.Errorf("%s %s: %w", r.Target.Name, p.ID, errStillWaiting)
+			}
+		}
+	}
+	if err := b.store.PutApproval(a); err != nil {
 		ref := Ref()
 		b.log.Error("save approval request", "ref", ref, "err", err)
 		_ = w.Reply(ctx, fmt.Sprintf("Sorry, I could not record the approval request (ref %s).", ref))
 		return fmt.Errorf("save approval request: %w", err)
 	}
 	r.ApprovalID = a.ID
-	text := fmt.Sprintf("%s asked to run %q (%s), which needs approval by %s. Someone in %s other than %s can say `approve %s` (or `deny %s`) within %s.",
-		m.User.Name, r.Command, r.Target.Name, strings.Join(a.Groups, " or "), strings.Join(a.Groups, " or "), m.User.Name,
+	text := fmt.Sprintf("%s asked to run %s%s, which needs approval by %s. Someone in %s other than %s can say `approve %s` (or `deny %s`) within %s.",
+		m.User.Name, a.What(), a.origin(), strings.Join(a.Groups, " or "), strings.Join(a.Groups, " or "), m.User.Name,
 		a.ID, a.ID, b.cfg.Approvals.TTL)
 	reply := Reply{Channel: m.Channel, Thread: replyThread(m), Text: text, Via: m.Via}
 	if p, ok := b.adapter.(ApprovalPoster); ok {
@@ -140,7 +242,7 @@ func (b *Bot) expire(expired []Approval) {
 		}
 		ch := a.Channel
 		ch.Direct = a.Direct
-		b.send(Message{Channel: ch, Thread: a.Thread}, fmt.Sprintf("Request %s (%q, asked by %s) expired without approval.", a.ID, a.Command, a.Requester.Name))
+		b.send(Message{Channel: ch, Thread: a.Thread}, fmt.Sprintf("Request %s (%s, asked by %s) expired without approval.", a.ID, a.label(), a.Requester.Name))
 		if b.audit != nil {
 			b.audit.Record(AuditEntry{Time: time.Now().UTC(), User: a.Requester.Name, UserID: a.Requester.ID,
 				Channel: channelLabel(a.Channel), Trigger: string(a.Trigger), Command: a.Target, Text: a.Command,
@@ -199,15 +301,38 @@ func (b *Bot) Approve(approver User, id string) (Approval, error) {
 		return a, &ApprovalError{fmt.Sprintf("Request %s expired at %s; ask again.", id, a.Expires.Local().Format("15:04:05"))}
 	}
 	r := &Request{
-		Message: Message{Text: a.Text, User: a.Requester, Channel: a.Channel, Thread: a.Thread, Adapter: a.Adapter},
+		Message: Message{Text: a.Text, User: a.runsAs(), Channel: a.Channel, Thread: a.Thread, Adapter: a.Adapter},
 		Command: a.Command, Kind: a.Kind, Trigger: a.Trigger, Approver: approver.Name, ApprovalID: a.ID,
+		Schedule: a.Schedule, Hook: a.Hook, Stdin: a.Stdin,
 	}
 	r.Message.Channel.Direct = a.Direct
-	if !b.resolve(r, a.Target) {
+	if a.Command == "" {
+		// A script a schedule or webhook runs directly (@cron, @webhook).
+		if r.Target = b.directTarget(a); r.Target == nil {
+			return a, &ApprovalError{fmt.Sprintf("%s was approved, but%s no longer runs %s; ask again.", id, strings.Replace(a.origin(), " for ", " ", 1), a.Target)}
+		}
+	} else if !b.resolve(r, a.Target) {
 		return a, &ApprovalError{fmt.Sprintf("%s was approved, but %q no longer runs %s; ask again.", id, a.Command, a.Target)}
 	}
 	b.start(r)
 	return a, nil
+}
+
+// directTarget finds the script named by a request that its schedule or
+// webhook runs directly, if it still does.
+func (b *Bot) directTarget(a Approval) *Command {
+	if a.Hook != "" {
+		for _, c := range b.scriptHooks(a.Hook) {
+			if c.Name == a.Target {
+				return c
+			}
+		}
+		return nil
+	}
+	if a.Schedule != "" {
+		return b.sched.scriptTarget(a.Target)
+	}
+	return nil
 }
 
 // resolve finds the route for r's command text that runs target.
@@ -234,7 +359,9 @@ func (b *Bot) Deny(who User, id, reason string) (Approval, error) {
 	id = strings.ToUpper(strings.TrimSpace(id))
 	var a Approval
 	err := b.store.takeJSON(bucketApprovals, id, &a, func() error {
-		if who.ID != a.Requester.ID && !b.access.CanApprove(who, a.Groups) {
+		// A schedule or webhook of the operator's is nobody who could deny.
+		own := a.As == "" && who.ID == a.Requester.ID
+		if !own && !b.access.CanApprove(who, a.Groups) {
 			return &ApprovalError{fmt.Sprintf("Sorry %s, only %s or a member of %s may deny %s.", who.Name, a.Requester.Name, strings.Join(a.Groups, " or "), id)}
 		}
 		return nil
@@ -252,3 +379,6 @@ func (b *Bot) Deny(who User, id, reason string) (Approval, error) {
 	}
 	return a, nil
 }
+
+// PutApproval keeps a pending request.
+func (s *Store) PutApproval(a Approval) error { return s.putJSON(bucketApprovals, a.ID, a) }

@@ -95,8 +95,8 @@ func (a *auditWriter) Close() {
 func (b *Bot) auditRuns(next Handler) Handler {
 	return HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) error {
 		err := next.Handle(ctx, w, r)
-		if b.audit == nil {
-			return err
+		if b.audit == nil || errors.Is(err, errStillWaiting) {
+			return err // a tick or event that waits for an earlier request is no new run
 		}
 		exit := 0
 		var ee *ExitError

@@ -51,6 +51,9 @@ type Bot struct {
 	cancelRun context.CancelFunc
 
 	messagesIn atomic.Int64
+	// asking makes looking for a schedule's or webhook's waiting request
+	// and making a new one atomic.
+	asking sync.Mutex
 }
 
 // Options are what New needs besides the config.
@@ -388,8 +391,11 @@ func (b *Bot) logRuns(next Handler) Handler {
 		if r.Target.Inline && err == nil {
 			return nil // built-ins answer thousands of times a second: no log line each
 		}
+		if errors.Is(err, errStillWaiting) {
+			return err // logged where it was found
+		}
 		level := slog.LevelInfo
-		if err != nil && !errors.Is(err, ErrRefused) {
+		if err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrPending) {
 			level = slog.LevelWarn
 		}
 		b.log.Log(ctx, level, "run", "command", r.Target.Name, "user", r.Message.User.Name,

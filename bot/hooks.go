@@ -53,13 +53,13 @@ func (b *Bot) RunHook(wh Webhook, body []byte) (int, error) {
 	msg := Message{User: WebhookUser, Channel: ChannelNamed(wh.Channel), Adapter: b.adapter.Name()}
 	n := 0
 	for _, cmd := range b.scriptHooks(wh.Name) {
-		r := &Request{Message: msg, Command: "", Kind: Respond, Trigger: TriggerWebhook, Target: cmd, Stdin: bytes.Clone(body)}
+		r := &Request{Message: msg, Command: "", Kind: Respond, Trigger: TriggerWebhook, Target: cmd, Stdin: bytes.Clone(body), Hook: wh.Name}
 		r.Message.Text = ""
 		b.start(r)
 		n++
 	}
 	if wh.Command != "" {
-		r := &Request{Message: msg, Command: wh.Command, Trigger: TriggerWebhook}
+		r := &Request{Message: msg, Command: wh.Command, Trigger: TriggerWebhook, Hook: wh.Name}
 		r.Message.Text = wh.Command
 		if b.Dispatch(r) {
 			n++

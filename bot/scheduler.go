@@ -211,6 +211,18 @@ func (s *Scheduler) fire(j *job) {
 	}
 }
 
+// scriptTarget is the script named name that an @cron line runs, if any.
+func (s *Scheduler) scriptTarget(name string) *Command {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range s.jobs {
+		if j.target != nil && j.target.Name == name {
+			return j.target
+		}
+	}
+	return nil
+}
+
 // SetScriptJobs replaces the schedules that come from @cron lines.
 func (s *Scheduler) SetScriptJobs(jobs []ScriptJob) {
 	s.mu.Lock()

@@ -278,7 +278,7 @@ func (bi *Builtins) approve(ctx context.Context, w bot.ResponseWriter, r *bot.Re
 	if err != nil {
 		return bi.storeFailed(ctx, w, "approve that", err)
 	}
-	return w.Reply(ctx, fmt.Sprintf("Approved %s: running %q (%s) for %s.", a.ID, a.Command, a.Target, a.Requester.Name))
+	return w.Reply(ctx, fmt.Sprintf("Approved %s: running %s for %s.", a.ID, a.What(), a.Requester.Name))
 }
 
 func (bi *Builtins) deny(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
@@ -291,7 +291,7 @@ func (bi *Builtins) deny(ctx context.Context, w bot.ResponseWriter, r *bot.Reque
 	if err != nil {
 		return bi.storeFailed(ctx, w, "deny that", err)
 	}
-	msg := fmt.Sprintf("Denied %s: %q (%s) asked by %s will not run.", a.ID, a.Command, a.Target, a.Requester.Name)
+	msg := fmt.Sprintf("Denied %s: %s asked by %s will not run.", a.ID, a.What(), a.Requester.Name)
 	if r.Args[1] != "" {
 		msg += " Reason: " + r.Args[1]
 	}
@@ -321,8 +321,8 @@ func (bi *Builtins) pending(ctx context.Context, w bot.ResponseWriter, _ *bot.Re
 		if len(who) > 0 {
 			people = strings.Join(who, ", ")
 		}
-		lines[i] = fmt.Sprintf("%s: %s asked %q (%s) in %s; approvers: %s (%s); expires in %s",
-			a.ID, a.Requester.Name, a.Command, a.Target, channelName(a.Channel), strings.Join(a.Groups, ", "), people,
+		lines[i] = fmt.Sprintf("%s: %s asked %s in %s; approvers: %s (%s); expires in %s",
+			a.ID, a.Requester.Name, a.What(), channelName(a.Channel), strings.Join(a.Groups, ", "), people,
 			time.Until(a.Expires).Round(time.Second))
 	}
 	return w.Reply(ctx, strings.Join(lines, "\n"))
