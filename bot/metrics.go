@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"strings"
@@ -35,8 +36,13 @@ func newMetrics(b *Bot) *Metrics {
 	return m
 }
 
-// WritePrometheus writes every metric in the Prometheus text format.
-func (m *Metrics) WritePrometheus(w io.Writer) { m.set.WritePrometheus(w) }
+// WritePrometheus writes every metric in the Prometheus text format, each
+// family with its HELP and TYPE.
+func (m *Metrics) WritePrometheus(w io.Writer) error {
+	var buf bytes.Buffer
+	m.set.WritePrometheus(&buf)
+	return writeExposition(w, buf.Bytes())
+}
 
 // labelValue escapes a label value as the text format requires.
 func labelValue(v string) string {
