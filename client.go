@@ -50,13 +50,18 @@ func (c *apiClient) do(ctx context.Context, method, path string, q url.Values, b
 	if err != nil {
 		return "", fmt.Errorf("read the bot's answer: %w", err)
 	}
+	// An error answer is shown short, whatever the bot sent.
+	msg := strings.TrimSpace(string(data))
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return "", errMissing
 	case resp.StatusCode == http.StatusUnauthorized:
-		return "", fmt.Errorf("the bot refused this run's token (%s)", strings.TrimSpace(string(data)))
+		return "", fmt.Errorf("the bot refused this run's token (%s)", msg)
 	case resp.StatusCode >= 300:
-		return "", fmt.Errorf("the bot answered %s: %s", resp.Status, strings.TrimSpace(string(data)))
+		return "", fmt.Errorf("the bot answered %s: %s", resp.Status, msg)
 	}
 	return string(data), nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -106,6 +107,10 @@ func (s *Store) Set(ns, key, val string) error {
 // ErrNotNumber means Incr found a value that is not an integer.
 var ErrNotNumber = errors.New("value is not an integer")
 
+// ErrOverflow means Incr would go past the range of int64; the value is
+// left as it was.
+var ErrOverflow = errors.New("incr would overflow a 64-bit integer")
+
 // Incr adds delta to the integer value of key (a missing key counts as 0)
 // and returns the new value, in one transaction: concurrent runs never lose
 // a count.
@@ -122,8 +127,11 @@ func (s *Store) Incr(ns, key string, delta int64) (int64, error) {
 		n = 0
 		if v != nil {
 			if n, err = strconv.ParseInt(strings.TrimSpace(string(v)), 10, 64); err != nil {
-				return fmt.Errorf("%s=%q: %w", key, v, ErrNotNumber)
+				return fmt.Errorf("incr %s: %w", key, ErrNotNumber) // never the value: it may be large
 			}
+		}
+		if (delta > 0 && n > math.MaxInt64-delta) || (delta < 0 && n < math.MinInt64-delta) {
+			return fmt.Errorf("incr %s by %d: %w", key, delta, ErrOverflow)
 		}
 		n += delta
 		return tx.Put(nsBucket(ns), key, []byte(strconv.FormatInt(n, 10)))

@@ -173,13 +173,18 @@ func (a *API) incr(w http.ResponseWriter, r *http.Request, run *apiRun) {
 	if d := r.URL.Query().Get("by"); d != "" {
 		var err error
 		if delta, err = strconv.ParseInt(d, 10, 64); err != nil {
-			http.Error(w, fmt.Sprintf("%q is not an integer", d), http.StatusBadRequest)
+			http.Error(w, fmt.Sprintf("by=%s is not an integer", clip(d)), http.StatusBadRequest)
 			return
 		}
 	}
 	n, err := a.store.Incr(namespace(r, run), k, delta)
-	if errors.Is(err, bot.ErrNotNumber) {
-		http.Error(w, err.Error(), http.StatusConflict)
+	// API errors never echo stored values: a value may be a MiB.
+	switch {
+	case errors.Is(err, bot.ErrNotNumber):
+		http.Error(w, "the value of "+clip(k)+" is not an integer", http.StatusConflict)
+		return
+	case errors.Is(err, bot.ErrOverflow):
+		http.Error(w, fmt.Sprintf("incr %s by %d would overflow a 64-bit integer; the value is unchanged", clip(k), delta), http.StatusConflict)
 		return
 	}
 	if err != nil {
@@ -242,4 +247,13 @@ func (a *API) fail(w http.ResponseWriter, what string, err error) {
 	ref := bot.Ref()
 	a.log.Error("script API "+what, "ref", ref, "err", err)
 	http.Error(w, fmt.Sprintf("%s failed (ref %s)", what, ref), http.StatusInternalServerError)
+}
+
+// clip shortens what a request sent, for an error message.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:max]) + "..."
 }
