@@ -240,16 +240,29 @@ func (b *Bot) expire(expired []Approval) {
 		if err != nil || !found {
 			continue
 		}
-		ch := a.Channel
-		ch.Direct = a.Direct
-		b.send(Message{Channel: ch, Thread: a.Thread}, fmt.Sprintf("Request %s (%s, asked by %s) expired without approval.", a.ID, a.label(), a.Requester.Name))
-		if b.audit != nil {
-			b.audit.Record(AuditEntry{Time: time.Now().UTC(), User: a.Requester.Name, UserID: a.Requester.ID,
-				Channel: channelLabel(a.Channel), Trigger: string(a.Trigger), Command: a.Target, Text: a.Command,
-				ApprovalID: a.ID, Outcome: "expired", Exit: -1})
-		}
+		b.expired(a, "")
 	}
 }
+
+// expired tells the requester, where they asked, that a has expired, and
+// audits it; late names who tried to approve it after its time, if anyone.
+func (b *Bot) expired(a Approval, late string) {
+	ch := a.Channel
+	ch.Direct = a.Direct
+	text := fmt.Sprintf("Request %s (%s, asked by %s) expired without approval.", a.ID, a.label(), a.Requester.Name)
+	if late != "" {
+		text = fmt.Sprintf("Request %s (%s, asked by %s) expired without approval; %s tried to approve it too late.", a.ID, a.label(), a.Requester.Name, late)
+	}
+	b.send(Message{Channel: ch, Thread: a.Thread}, text)
+	if b.audit != nil {
+		b.audit.Record(AuditEntry{Time: time.Now().UTC(), User: a.Requester.Name, UserID: a.Requester.ID,
+			Channel: channelLabel(a.Channel), Trigger: string(a.Trigger), Command: a.Target, Text: a.Command,
+			ApprovalID: a.ID, Outcome: "expired", Exit: -1, Note: late})
+	}
+}
+
+// ErrExpired reports an approval that came after its request expired.
+var ErrExpired = errors.New("expired")
 
 // sweepApprovals expires requests as their time runs out, until ctx ends.
 func (b *Bot) sweepApprovals(ctx context.Context) {
@@ -270,9 +283,15 @@ func (b *Bot) sweepApprovals(ctx context.Context) {
 
 // ApprovalError is a refusal to approve or deny, with the sentence to tell
 // the person.
-type ApprovalError struct{ Msg string }
+type ApprovalError struct {
+	Msg string
+	Err error // ErrExpired, or nil for a refusal
+}
 
 func (e *ApprovalError) Error() string { return e.Msg }
+
+// Unwrap returns why, when it is more than a refusal.
+func (e *ApprovalError) Unwrap() error { return e.Err }
 
 // Approve signs request id off as approver and runs it as the requester,
 // where it was asked. It returns the approval, or an *ApprovalError that
@@ -285,20 +304,22 @@ func (b *Bot) Approve(approver User, id string) (Approval, error) {
 		case time.Now().After(a.Expires):
 			return nil // taken away below, and reported as expired
 		case approver.ID == a.Requester.ID:
-			return &ApprovalError{fmt.Sprintf("Sorry %s, you cannot approve your own request; someone else in %s must.", approver.Name, strings.Join(a.Groups, " or "))}
+			return &ApprovalError{Msg: fmt.Sprintf("Sorry %s, you cannot approve your own request; someone else in %s must.", approver.Name, strings.Join(a.Groups, " or "))}
 		case !b.access.CanApprove(approver, a.Groups):
-			return &ApprovalError{fmt.Sprintf("Sorry %s, only members of %s may approve %s.", approver.Name, strings.Join(a.Groups, " or "), id)}
+			return &ApprovalError{Msg: fmt.Sprintf("Sorry %s, only members of %s may approve %s.", approver.Name, strings.Join(a.Groups, " or "), id)}
 		}
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
-		return a, &ApprovalError{fmt.Sprintf("There is no pending request %s (it may have been approved, denied or expired already).", id)}
+		return a, &ApprovalError{Msg: fmt.Sprintf("There is no pending request %s (it may have been approved, denied or expired already).", id)}
 	}
 	if err != nil {
 		return a, err
 	}
 	if time.Now().After(a.Expires) {
-		return a, &ApprovalError{fmt.Sprintf("Request %s expired at %s; ask again.", id, a.Expires.Local().Format("15:04:05"))}
+		b.expired(a, approver.Name)
+		return a, &ApprovalError{Msg: fmt.Sprintf("Request %s expired at %s without approval, so it will not run; %s was told in %s. Ask again if it is still needed.",
+			id, a.Expires.Local().Format("15:04:05"), a.Requester.Name, channelLabel(a.Channel)), Err: ErrExpired}
 	}
 	r := &Request{
 		Message: Message{Text: a.Text, User: a.runsAs(), Channel: a.Channel, Thread: a.Thread, Adapter: a.Adapter},
@@ -309,10 +330,10 @@ func (b *Bot) Approve(approver User, id string) (Approval, error) {
 	if a.Command == "" {
 		// A script a schedule or webhook runs directly (@cron, @webhook).
 		if r.Target = b.directTarget(a); r.Target == nil {
-			return a, &ApprovalError{fmt.Sprintf("%s was approved, but%s no longer runs %s; ask again.", id, strings.Replace(a.origin(), " for ", " ", 1), a.Target)}
+			return a, &ApprovalError{Msg: fmt.Sprintf("%s was approved, but%s no longer runs %s; ask again.", id, strings.Replace(a.origin(), " for ", " ", 1), a.Target)}
 		}
 	} else if !b.resolve(r, a.Target) {
-		return a, &ApprovalError{fmt.Sprintf("%s was approved, but %q no longer runs %s; ask again.", id, a.Command, a.Target)}
+		return a, &ApprovalError{Msg: fmt.Sprintf("%s was approved, but %q no longer runs %s; ask again.", id, a.Command, a.Target)}
 	}
 	b.start(r)
 	return a, nil
@@ -362,12 +383,12 @@ func (b *Bot) Deny(who User, id, reason string) (Approval, error) {
 		// A schedule or webhook of the operator's is nobody who could deny.
 		own := a.As == "" && who.ID == a.Requester.ID
 		if !own && !b.access.CanApprove(who, a.Groups) {
-			return &ApprovalError{fmt.Sprintf("Sorry %s, only %s or a member of %s may deny %s.", who.Name, a.Requester.Name, strings.Join(a.Groups, " or "), id)}
+			return &ApprovalError{Msg: fmt.Sprintf("Sorry %s, only %s or a member of %s may deny %s.", who.Name, a.Requester.Name, strings.Join(a.Groups, " or "), id)}
 		}
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
-		return a, &ApprovalError{fmt.Sprintf("There is no pending request %s.", id)}
+		return a, &ApprovalError{Msg: fmt.Sprintf("There is no pending request %s.", id)}
 	}
 	if err != nil {
 		return a, err

@@ -395,7 +395,7 @@ func (b *Bot) logRuns(next Handler) Handler {
 			return err // logged where it was found
 		}
 		level := slog.LevelInfo
-		if err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrPending) {
+		if err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrPending) && !errors.Is(err, ErrExpired) {
 			level = slog.LevelWarn
 		}
 		b.log.Log(ctx, level, "run", "command", r.Target.Name, "user", r.Message.User.Name,

@@ -117,6 +117,8 @@ func Outcome(err error) string {
 		return "pending"
 	case errors.Is(err, ErrDenied):
 		return "denied"
+	case errors.Is(err, ErrExpired):
+		return "expired"
 	case errors.As(err, &ee):
 		return "failed"
 	default:

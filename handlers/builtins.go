@@ -273,6 +273,9 @@ func (bi *Builtins) approve(ctx context.Context, w bot.ResponseWriter, r *bot.Re
 	var ae *bot.ApprovalError
 	if errors.As(err, &ae) {
 		_ = w.Reply(ctx, ae.Msg)
+		if errors.Is(err, bot.ErrExpired) {
+			return fmt.Errorf("approve %s: %w", r.Args[0], bot.ErrExpired)
+		}
 		return fmt.Errorf("approve %s: %w", r.Args[0], bot.ErrRefused)
 	}
 	if err != nil {
