@@ -24,6 +24,7 @@ import (
 	"github.com/wirebot/wirebot/bot"
 	"github.com/wirebot/wirebot/bot/boltstore"
 	ircadapter "github.com/wirebot/wirebot/bot/irc"
+	matrixadapter "github.com/wirebot/wirebot/bot/matrix"
 	"github.com/wirebot/wirebot/bot/shell"
 	slackadapter "github.com/wirebot/wirebot/bot/slack"
 	"github.com/wirebot/wirebot/bot/web"
@@ -178,6 +179,16 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			Server: cfg.IRC.Server, TLS: cfg.IRC.TLS, Nick: cfg.IRC.Nick, Password: cfg.IRC.Password.Reveal(),
 			Channels: cfg.IRC.Channels, Logger: log, OnReconnect: func() { reconnects.Add(1) },
 		})
+	case "matrix":
+		adapter, err = matrixadapter.New(matrixadapter.Options{
+			Homeserver: cfg.Matrix.Homeserver, UserID: cfg.Matrix.UserID,
+			AccessToken: cfg.Matrix.AccessToken.Reveal(), Password: cfg.Matrix.Password.Reveal(),
+			Rooms: cfg.Matrix.Rooms, BotName: cfg.Name, State: store, Logger: log,
+			OnReconnect: func() { reconnects.Add(1) },
+		})
+		if err != nil {
+			return &usageError{err}
+		}
 	}
 	b := bot.New(cfg, bot.Options{Adapter: adapter, Logger: log, Version: version, Store: store, Reconnects: &reconnects})
 	api, err := web.NewAPI(b, store)

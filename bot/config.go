@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -27,6 +28,7 @@ type Config struct {
 	Scripts       ScriptsConfig       `mapstructure:"scripts"`
 	Slack         SlackConfig         `mapstructure:"slack"`
 	IRC           IRCConfig           `mapstructure:"irc"`
+	Matrix        MatrixConfig        `mapstructure:"matrix"`
 	HTTP          HTTPConfig          `mapstructure:"http"`
 	Admins        []string            `mapstructure:"admins"`
 	Groups        map[string][]string `mapstructure:"groups"`
@@ -69,6 +71,16 @@ type IRCConfig struct {
 	Nick     string   `mapstructure:"nick"`
 	Password Secret   `mapstructure:"password"`
 	Channels []string `mapstructure:"channels"`
+}
+
+// MatrixConfig holds the Matrix adapter's settings: an access token, or a
+// password to log in with.
+type MatrixConfig struct {
+	Homeserver  string   `mapstructure:"homeserver"`
+	UserID      string   `mapstructure:"user_id"`
+	AccessToken Secret   `mapstructure:"access_token"`
+	Password    Secret   `mapstructure:"password"`
+	Rooms       []string `mapstructure:"rooms"`
 }
 
 // HTTPConfig holds the HTTP server's settings.
@@ -186,6 +198,7 @@ func Defaults() Config {
 			EnvPassthrough: []string{},
 		},
 		IRC:           IRCConfig{Server: "127.0.0.1:6667", Nick: "wirebot", Channels: []string{"#ops"}},
+		Matrix:        MatrixConfig{Rooms: []string{}},
 		Admins:        []string{},
 		Groups:        map[string][]string{},
 		Schedules:     []Schedule{},
@@ -220,9 +233,9 @@ func (c *Config) Validate() error {
 		bad("alias", "%q must not contain white space", c.Alias)
 	}
 	switch c.Adapter {
-	case "shell", "slack", "irc":
+	case "shell", "slack", "irc", "matrix":
 	default:
-		bad("adapter", "%q is not one of shell, slack, irc", c.Adapter)
+		bad("adapter", "%q is not one of shell, slack, irc, matrix", c.Adapter)
 	}
 	if c.ScriptsDir == "" {
 		bad("scripts_dir", "must not be empty")
@@ -280,6 +293,9 @@ func (c *Config) Validate() error {
 		if c.IRC.Nick == "" {
 			bad("irc.nick", "must not be empty")
 		}
+	}
+	if c.Adapter == "matrix" {
+		c.validateMatrix(bad)
 	}
 	if c.HTTP.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
@@ -397,3 +413,29 @@ func SplitList(items ...string) []string {
 	}
 	return out
 }
+
+func (c *Config) validateMatrix(bad func(key, format string, args ...any)) {
+	m := c.Matrix
+	if u, err := url.Parse(m.Homeserver); m.Homeserver == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("matrix.homeserver", "%q is not the homeserver's base URL, such as https://matrix.example.org", m.Homeserver)
+	}
+	if m.AccessToken == "" && m.Password == "" {
+		bad("matrix.access_token", "set it, or matrix.password to log in with (or WIREBOT_MATRIX_ACCESS_TOKEN)")
+	}
+	if m.UserID == "" && m.AccessToken == "" {
+		bad("matrix.user_id", "must be set to log in with a password")
+	}
+	if m.UserID != "" && !matrixUserRE.MatchString(m.UserID) {
+		bad("matrix.user_id", "%q is not a Matrix user id such as @wirebot:example.org", m.UserID)
+	}
+	for _, r := range m.Rooms {
+		if !matrixRoomRE.MatchString(strings.TrimSpace(r)) {
+			bad("matrix.rooms", "%q is not a room id (!id:server) or alias (#room:server)", r)
+		}
+	}
+}
+
+var (
+	matrixUserRE = regexp.MustCompile(`^@[^:\s]+:\S+$`)
+	matrixRoomRE = regexp.MustCompile(`^[!#][^:\s]+:\S+$`)
+)
