@@ -219,10 +219,12 @@ func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
 		}
 		req := mautrix.ReqSync{Since: since, Timeout: int(a.opts.SyncTimeout / time.Millisecond)}
 		if !live {
+			// What this run first hears is what happened before it: the
+			// full state of every room (to know them all), and no more
+			// of their timelines than needed.
 			req.Timeout = 0
-			if since == "" {
-				req.FilterID = `{"room":{"timeline":{"limit":1}}}`
-			}
+			req.FullState = since != ""
+			req.FilterID = `{"room":{"timeline":{"limit":1}}}`
 		}
 		resp, err := a.cli.FullSyncRequest(ctx, req)
 		if err != nil {
