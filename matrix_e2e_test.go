@@ -397,22 +397,6 @@ func matrixBot(t *testing.T, srv *dendrite, dir string, c matrixBotConfig) *botP
 	return startBot(t, dir, baseEnv())
 }
 
-// waitHealthz waits until /healthz answers want.
-func waitHealthz(t *testing.T, base string, want int) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, _ := do(t, "GET", base+"/healthz", "")
-		if code == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/healthz stayed %d, want %d", code, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // startMatrixScene starts Dendrite, alice with room #ops, and the bot in it.
 func startMatrixScene(t *testing.T, limit *dendriteRateLimit, c matrixBotConfig) (*dendrite, *mxUser, id.RoomID, *botProc, string) {
 	t.Helper()
@@ -432,7 +416,7 @@ func startMatrixScene(t *testing.T, limit *dendriteRateLimit, c matrixBotConfig)
 	p := matrixBot(t, srv, "", c)
 	base := httpAddr(t, p)
 	alice.waitMember(ops, mxBot)
-	waitHealthz(t, base, 200)
+	waitHealthz(t, base, 200, 30*time.Second)
 	return srv, alice, ops, p, base
 }
 
@@ -562,13 +546,13 @@ func TestMatrixRestartAnswersNothingOld(t *testing.T) {
 	c := matrixBotConfig{password: password, rooms: []string{"#ops:localhost"}}
 	p := matrixBot(t, srv, dir, c)
 	alice.waitMember(ops, mxBot)
-	waitHealthz(t, httpAddr(t, p), 200)
+	waitHealthz(t, httpAddr(t, p), 200, 30*time.Second)
 	alice.say(ops, "wirebot echo one")
 	expectBody(t, alice.next(ops, mxBot, 15*time.Second), "one (@alice:localhost in ops:localhost)")
 	stopBot(t, p)
 	alice.say(ops, "wirebot echo said while the bot was away")
 	p = matrixBot(t, srv, dir, c)
-	waitHealthz(t, httpAddr(t, p), 200)
+	waitHealthz(t, httpAddr(t, p), 200, 30*time.Second)
 	alice.say(ops, "wirebot echo two")
 	expectBody(t, alice.next(ops, mxBot, 15*time.Second), "two (@alice:localhost in ops:localhost)")
 	alice.say(ops, "wirebot ping")
@@ -588,7 +572,7 @@ func TestMatrixServerDownAndBack(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	srv.stop()
-	waitHealthz(t, base, 503)
+	waitHealthz(t, base, 503, 30*time.Second)
 	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -602,12 +586,12 @@ func TestMatrixServerDownAndBack(t *testing.T) {
 	}
 	srv.start()
 	expectBody(t, alice.next(ops, mxBot, 30*time.Second), "late reply")
-	waitHealthz(t, base, 200)
+	waitHealthz(t, base, 200, 30*time.Second)
 	alice.say(ops, "wirebot ping")
 	expectBody(t, alice.next(ops, mxBot, 15*time.Second), "PONG")
 	// A restart while idle: reconnected and answering.
 	srv.restart()
-	waitHealthz(t, base, 200)
+	waitHealthz(t, base, 200, 30*time.Second)
 	alice.say(ops, "wirebot echo back")
 	expectBody(t, alice.next(ops, mxBot, 30*time.Second), "back (@alice:localhost in ops:localhost)")
 	if _, body := do(t, "GET", base+"/metrics", ""); !strings.Contains(body, "wirebot_adapter_reconnects_total 2") {
@@ -689,7 +673,7 @@ func TestMatrixRateLimitHonouredNothingDropped(t *testing.T) {
 	for _, r := range rooms {
 		alice.waitMember(r, mxBot)
 	}
-	waitHealthz(t, httpAddr(t, p), 200)
+	waitHealthz(t, httpAddr(t, p), 200, 30*time.Second)
 	if !strings.Contains(p.stderr.String(), "M_LIMIT_EXCEEDED") {
 		t.Fatalf("Dendrite never limited the bot's joins, so they tested nothing:\n%s", p.stderr.String())
 	}
@@ -749,7 +733,7 @@ func TestMatrixEncryptedRoomSaidOnce(t *testing.T) {
 	}
 	stopBot(t, p)
 	p = matrixBot(t, srv, dir, c)
-	waitHealthz(t, httpAddr(t, p), 200)
+	waitHealthz(t, httpAddr(t, p), 200, 30*time.Second)
 	dm := alice.createRoom("", []id.UserID{mxBot}, true, nil)
 	alice.waitMember(dm, mxBot)
 	alice.say(dm, "ping")
