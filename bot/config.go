@@ -40,6 +40,7 @@ type Config struct {
 	ListenToBots  bool                `mapstructure:"listen_to_bots"`
 	ShutdownGrace time.Duration       `mapstructure:"shutdown_grace"`
 	Audit         AuditConfig         `mapstructure:"audit"`
+	Store         StoreConfig         `mapstructure:"store"`
 }
 
 // LogConfig selects the level and format of the log on stderr.
@@ -149,6 +150,22 @@ func SecretKeys() []string {
 	}
 }
 
+// StoreConfig chooses where state lives: one bbolt file (data_file) or
+// etcd, shared by several instances of which one leads.
+type StoreConfig struct {
+	Backend string     `mapstructure:"backend"`
+	Etcd    EtcdConfig `mapstructure:"etcd"`
+}
+
+// EtcdConfig reaches the etcd cluster for store.backend: etcd.
+type EtcdConfig struct {
+	Endpoints []string      `mapstructure:"endpoints"`
+	Prefix    string        `mapstructure:"prefix"`
+	Username  string        `mapstructure:"username"`
+	Password  Secret        `mapstructure:"password"`
+	LeaseTTL  time.Duration `mapstructure:"lease_ttl"`
+}
+
 // Secret is a string that never appears in logs or printed config.
 type Secret string
 
@@ -208,6 +225,8 @@ func Defaults() Config {
 		Approvals:     ApprovalsConfig{TTL: time.Hour},
 		ShutdownGrace: 10 * time.Second,
 		Audit:         AuditConfig{Keep: 10000},
+		Store: StoreConfig{Backend: "bbolt", Etcd: EtcdConfig{
+			Endpoints: []string{"127.0.0.1:2379"}, Prefix: "/wirebot/", LeaseTTL: 5 * time.Second}},
 	}
 }
 
@@ -240,8 +259,23 @@ func (c *Config) Validate() error {
 	if c.ScriptsDir == "" {
 		bad("scripts_dir", "must not be empty")
 	}
-	if c.DataFile == "" {
+	if c.DataFile == "" && c.Store.Backend != "etcd" {
 		bad("data_file", "must not be empty")
+	}
+	switch c.Store.Backend {
+	case "bbolt":
+	case "etcd":
+		if len(c.Store.Etcd.Endpoints) == 0 {
+			bad("store.etcd.endpoints", "must name at least one etcd endpoint, such as 127.0.0.1:2379")
+		}
+		if c.Store.Etcd.Prefix == "" {
+			bad("store.etcd.prefix", "must not be empty (such as /wirebot/)")
+		}
+		if c.Store.Etcd.LeaseTTL < 2*time.Second {
+			bad("store.etcd.lease_ttl", "must be at least 2s, not %s", c.Store.Etcd.LeaseTTL)
+		}
+	default:
+		bad("store.backend", "%q is not one of bbolt, etcd", c.Store.Backend)
 	}
 	if _, err := LoadLocation(c.Timezone); err != nil {
 		bad("timezone", "%q is not a known time zone", c.Timezone)
