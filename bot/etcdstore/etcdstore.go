@@ -50,9 +50,9 @@ type KV struct {
 	prefix  string
 	timeout time.Duration
 
-	fmu   sync.Mutex
-	fence *fence // nil: unfenced (no elections in use)
-	fenced bool  // once set, a write without a fence is refused
+	fmu    sync.Mutex
+	fence  *fence // nil: unfenced (no elections in use)
+	fenced bool   // once set, a write without a fence is refused
 
 	wmu   sync.Mutex // the one committer
 	qmu   sync.Mutex
