@@ -5,6 +5,7 @@ GO ?= go
 # exceeded" having found nothing (golang/go#75804, fixed in Go 1.27).
 FUZZ_HEADER ?= 150000x
 FUZZ_ADDRESS ?= 100000x
+FUZZ_WEBHOOK ?= 50000x
 FUZZ_PRINCIPAL ?= 100000x
 
 .PHONY: all build test fmt vet staticcheck unit fuzz bench run clean
@@ -36,6 +37,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseHeader$$' -fuzztime=$(FUZZ_HEADER) ./handlers
 	$(GO) test -run='^$$' -fuzz='^FuzzAddress$$' -fuzztime=$(FUZZ_ADDRESS) ./bot
 	$(GO) test -run='^$$' -fuzz='^FuzzPrincipal$$' -fuzztime=$(FUZZ_PRINCIPAL) ./bot
+	$(GO) test -run='^$$' -fuzz='^FuzzWebhookRequest$$' -fuzztime=$(FUZZ_WEBHOOK) ./bot/web
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./bot ./handlers
