@@ -277,6 +277,7 @@ func (b *Bot) sweepApprovals(ctx context.Context) {
 			if _, err := b.Pending(); err != nil {
 				b.log.Error("expire approval requests", "err", err)
 			}
+			b.Silences(time.Now()) // forgets those that are over
 		}
 	}
 }

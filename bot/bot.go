@@ -54,6 +54,8 @@ type Bot struct {
 	// asking makes looking for a schedule's or webhook's waiting request
 	// and making a new one atomic.
 	asking sync.Mutex
+	// silences are the webhook silences made in chat.
+	silences silenceSet
 }
 
 // Options are what New needs besides the config.
@@ -187,6 +189,9 @@ func (b *Bot) Status() Status {
 // replies. At the end of input it waits for every run; on ctx done runs get
 // shutdown_grace, then are stopped.
 func (b *Bot) Run(ctx context.Context) error {
+	if err := b.loadSilences(); err != nil {
+		return err
+	}
 	if err := b.sched.start(); err != nil {
 		return err
 	}

@@ -113,6 +113,8 @@ type Webhook struct {
 	Channel string        `mapstructure:"channel"`
 	Command string        `mapstructure:"command"`
 	Dedupe  time.Duration `mapstructure:"dedupe"`
+	// Allow names the groups that may silence this hook; admins always may.
+	Allow []string `mapstructure:"allow"`
 }
 
 // Chain is one `chains:` entry: a named list of commands run as one.

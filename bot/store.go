@@ -20,7 +20,8 @@ var (
 	bucketApprovals = []byte("approvals")
 	bucketGroups    = []byte("groups")
 	bucketAudit     = []byte("audit")
-	allBuckets      = [][]byte{bucketKV, bucketFacts, bucketSchedules, bucketApprovals, bucketGroups, bucketAudit}
+	bucketSilences  = []byte("silences")
+	allBuckets      = [][]byte{bucketKV, bucketFacts, bucketSchedules, bucketApprovals, bucketGroups, bucketAudit, bucketSilences}
 )
 
 // GlobalNamespace is the key/value namespace every script shares.

@@ -56,6 +56,9 @@ func (bi *Builtins) Routes() []*bot.Route {
 			def{"schedule", `^schedule\s+(?:list|ls)$`, []string{"schedule list - every schedule with its next run"}, nil, bi.scheduleList},
 			def{"schedule", `^schedule\s+(?:remove|rm|delete)\s+(\S+)$`, []string{"schedule remove ID - stop a schedule you made (admins: any)"}, nil, bi.scheduleRemove},
 			def{"pending", `^pending$`, []string{"pending - requests waiting for approval"}, nil, bi.pending},
+			def{"silence", `^silence\s+(\S+)(?:\s+for\s+(\S+))?(?:\s+where\s+(.+?))?(?:\s+--(?:\s+(.*?))?)?\s*$`, []string{"silence <hook> [for <duration>] [where <expr>] [-- <reason>] - mute a webhook's events (default 1h)"}, nil, bi.silence},
+			def{"silences", `^silences$`, []string{"silences - the webhook silences in force"}, nil, bi.silencesList},
+			def{"unsilence", `^unsilence\s+([A-Za-z0-9]+)$`, []string{"unsilence <id> - end a silence"}, nil, bi.unsilence},
 			def{"group", `^group\s+(list|add|remove)(?:\s+(\S+)(?:\s+(\S+))?)?$`, []string{"group list | group add <group> <user> | group remove <group> <user> - manage groups (admins)"}, []string{"admins"}, bi.group},
 		)
 	}
@@ -246,7 +249,7 @@ func FormatAudit(e bot.AuditEntry) string {
 	if e.Outcome == "ok" || e.Outcome == "failed" {
 		fmt.Fprintf(&b, " (exit %d)", e.Exit)
 	}
-	if e.Outcome != "denied" && e.Outcome != "pending" && e.Outcome != "expired" {
+	if e.Outcome != "denied" && e.Outcome != "pending" && e.Outcome != "expired" && e.Outcome != "silenced" {
 		fmt.Fprintf(&b, " in %s", e.Duration.Round(time.Millisecond))
 	}
 	if e.Approver != "" {
@@ -261,6 +264,9 @@ func FormatAudit(e bot.AuditEntry) string {
 	}
 	if e.Chain != "" {
 		fmt.Fprintf(&b, " [chain %s]", e.Chain)
+	}
+	if e.Outcome == "silenced" && e.Note != "" {
+		fmt.Fprintf(&b, " [%s]", e.Note)
 	}
 	if e.Trigger != "" && e.Trigger != "chat" {
 		fmt.Fprintf(&b, " [%s]", e.Trigger)
@@ -448,4 +454,81 @@ func (bi *Builtins) scheduleRemove(ctx context.Context, w bot.ResponseWriter, r 
 		return bi.storeFailed(ctx, w, "remove the schedule", err)
 	}
 	return w.Reply(ctx, fmt.Sprintf("Removed schedule %s (%q %s).", info.ID, info.Spec, info.Command))
+}
+
+// parseSilenceFor reads a silence's duration: Go's (90m, 1h30m) or days (2d).
+func parseSilenceFor(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		if days, err := strconv.Atoi(n); err == nil && days > 0 && days <= 3650 {
+			return time.Duration(days) * 24 * time.Hour, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a duration such as 30m, 2h or 1d", s)
+	}
+	return d, nil
+}
+
+func (bi *Builtins) silence(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
+	hook, forText, where, reason := r.Args[0], r.Args[1], r.Args[2], r.Args[3]
+	var d time.Duration
+	if forText != "" {
+		var err error
+		if d, err = parseSilenceFor(forText); err != nil {
+			_ = w.Reply(ctx, fmt.Sprintf("Sorry, %v.", err))
+			return fmt.Errorf("silence %s: %w", hook, bot.ErrRefused)
+		}
+	}
+	s, err := bi.bot.Silence(r.Message.User, r.Message.Channel, hook, d, where, reason)
+	var se *bot.SilenceError
+	if errors.As(err, &se) {
+		_ = w.Reply(ctx, se.Msg)
+		return fmt.Errorf("silence %s: %w", hook, bot.ErrRefused)
+	}
+	if err != nil {
+		return bi.storeFailed(ctx, w, "keep the silence", err)
+	}
+	return w.Reply(ctx, fmt.Sprintf("Silenced %s for %s, until %s%s; id %s. End it with: unsilence %s",
+		s.Hook, bot.ShortDuration(s.Until.Sub(s.Created)), s.Until.Local().Format("2006-01-02 15:04:05"), silenceDetail(s), s.ID, s.ID))
+}
+
+func silenceDetail(s bot.Silence) string {
+	var b strings.Builder
+	if s.Where != "" {
+		fmt.Fprintf(&b, " where %s", s.Where)
+	}
+	if s.Reason != "" {
+		fmt.Fprintf(&b, " (%s)", s.Reason)
+	}
+	return b.String()
+}
+
+func (bi *Builtins) silencesList(ctx context.Context, w bot.ResponseWriter, _ *bot.Request) error {
+	now := time.Now()
+	list := bi.bot.Silences(now)
+	if len(list) == 0 {
+		return w.Reply(ctx, "No silences. Make one with: silence <hook> [for <duration>] [where <expr>] [-- <reason>]")
+	}
+	lines := make([]string, len(list))
+	for i, s := range list {
+		lines[i] = fmt.Sprintf("%s: %s until %s (%s left)%s, by %s", s.ID, s.Hook, s.Until.Local().Format("2006-01-02 15:04:05"),
+			bot.ShortDuration(s.Until.Sub(now).Round(time.Second)), silenceDetail(s), s.By.Name)
+	}
+	return w.Reply(ctx, strings.Join(lines, "\n"))
+}
+
+func (bi *Builtins) unsilence(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
+	s, err := bi.bot.Unsilence(r.Message.User, r.Args[0])
+	var se *bot.SilenceError
+	switch {
+	case errors.Is(err, bot.ErrNotFound):
+		return w.Reply(ctx, fmt.Sprintf("There is no silence %s (see: silences).", r.Args[0]))
+	case errors.As(err, &se):
+		_ = w.Reply(ctx, se.Msg)
+		return fmt.Errorf("unsilence %s: %w", r.Args[0], bot.ErrRefused)
+	case err != nil:
+		return bi.storeFailed(ctx, w, "end the silence", err)
+	}
+	return w.Reply(ctx, fmt.Sprintf("Unsilenced %s: %s is no longer muted%s.", s.ID, s.Hook, silenceDetail(s)))
 }

@@ -8,8 +8,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -190,6 +192,12 @@ func (h *HTTPServer) hook(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "duplicate within dedupe window: nothing run")
 		return
 	}
+	if id, ok := h.b.Silenced(wh.Name, eventEnv(r, body), time.Now()); ok {
+		result = "silenced"
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprintf(w, "silenced by %s: nothing run\n", id)
+		return
+	}
 	n, err := h.b.RunHook(wh, body)
 	if errors.Is(err, bot.ErrStopping) {
 		result = "stopping"
@@ -218,4 +226,27 @@ func (h *HTTPServer) duplicate(name string, body []byte, window time.Duration) b
 	}
 	h.seen[key] = now
 	return false
+}
+
+// eventEnv is the data a silence's where sees: the fields of a JSON object
+// body and the request's headers. (The hook's format parsing, in
+// bot/events, gives the same data to `when` and takes this over.)
+func eventEnv(r *http.Request, body []byte) map[string]any {
+	env := map[string]any{}
+	var fields map[string]any
+	if json.Unmarshal(body, &fields) == nil {
+		maps.Copy(env, fields)
+	}
+	headers := map[string]any{}
+	for k, v := range r.Header {
+		// Never the credentials: a where could guess at them.
+		if k == "Authorization" || k == "Cookie" || strings.HasPrefix(k, "X-Hub-Signature") {
+			continue
+		}
+		if len(v) > 0 {
+			headers[k] = v[0]
+		}
+	}
+	env["headers"] = headers
+	return env
 }
