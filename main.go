@@ -157,11 +157,21 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
+	if cfg.Store.Backend == "etcd" {
+		return runHA(ctx, cfg, log, stdin, stdout, environ)
+	}
 	store, err := boltstore.Open(cfg.DataFile, cfg.Audit.Keep)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	return serveBot(ctx, cfg, log, store, nil, stdin, stdout, environ)
+}
+
+// serveBot runs the bot on store until ctx ends or its input does. role,
+// when set, tells status this instance's part among several.
+func serveBot(ctx context.Context, cfg bot.Config, log *slog.Logger, store *bot.Store, role func() bot.Role,
+	stdin io.Reader, stdout io.Writer, environ []string) (err error) {
 	var adapter bot.Adapter
 	var reconnects atomic.Int64 // counted before the bot exists; read by its metrics
 	switch cfg.Adapter {
@@ -190,7 +200,7 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			return &usageError{err}
 		}
 	}
-	b := bot.New(cfg, bot.Options{Adapter: adapter, Logger: log, Version: version, Store: store, Reconnects: &reconnects})
+	b := bot.New(cfg, bot.Options{Adapter: adapter, Logger: log, Version: version, Store: store, Reconnects: &reconnects, Role: role})
 	api, err := web.NewAPI(b, store)
 	if err != nil {
 		return err
@@ -301,9 +311,19 @@ func runCheck(args []string, stdout, stderr io.Writer, environ []string) error {
 	for _, p := range res.Errors {
 		report("", p)
 	}
-	fmt.Fprintf(stdout, "%d scripts loaded, %d errors, %d warnings\n", len(res.Scripts), len(res.Errors), len(res.Warnings))
-	if len(res.Errors) > 0 {
-		return &checkFailed{len(res.Errors)}
+	storeProblems := 0
+	if cfg.Store.Backend == "etcd" {
+		if err := checkEtcd(cfg, stdout); err != nil {
+			storeProblems++
+			fmt.Fprintf(stdout, "%s\n", err)
+			if both {
+				fmt.Fprintf(stderr, "%s\n", err)
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "%d scripts loaded, %d errors, %d warnings\n", len(res.Scripts), len(res.Errors)+storeProblems, len(res.Warnings))
+	if n := len(res.Errors) + storeProblems; n > 0 {
+		return &checkFailed{n}
 	}
 	return nil
 }

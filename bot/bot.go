@@ -51,6 +51,8 @@ type Bot struct {
 	cancelRun context.CancelFunc
 
 	messagesIn atomic.Int64
+	runSeq     runSeq
+	role       func() Role
 	// asking makes looking for a schedule's or webhook's waiting request
 	// and making a new one atomic.
 	asking sync.Mutex
@@ -70,6 +72,8 @@ type Options struct {
 	// Middleware runs, in order, around every command after the engine's
 	// own (recovery, logging, access).
 	Middleware []Middleware
+	// Role, when set, tells status this instance's part among several.
+	Role func() Role
 }
 
 // New makes a bot. Register routes before calling Run.
@@ -88,6 +92,7 @@ func New(cfg Config, o Options) *Bot {
 		access:     NewAccess(cfg.Admins, cfg.Groups),
 		store:      o.Store,
 		reconnects: o.Reconnects,
+		role:       o.Role,
 	}
 	if o.Store != nil {
 		b.audit = newAuditWriter(o.Store, log)
@@ -105,7 +110,7 @@ func New(cfg Config, o Options) *Bot {
 	b.metrics = newMetrics(b)
 	mw := []Middleware{b.auditRuns, b.countRuns, b.recoverPanics, b.logRuns, b.checkScheduled, b.checkAccess, b.checkApproval}
 	mw = append(mw, o.Middleware...)
-	mw = append(mw, b.limit)
+	mw = append(mw, b.trackRuns, b.limit)
 	b.handler = Wrap(HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) error {
 		return r.Target.Handler.Handle(ctx, w, r)
 	}), mw...)
@@ -162,6 +167,15 @@ type Status struct {
 	InFlight int
 	Queued   int
 	Messages int64
+	// Role is this instance's part among several sharing a store.
+	Role Role
+}
+
+func (b *Bot) currentRole() Role {
+	if b.role == nil {
+		return Role{}
+	}
+	return b.role()
 }
 
 // Status reports the bot's state now.
@@ -181,6 +195,7 @@ func (b *Bot) Status() Status {
 		InFlight: running,
 		Queued:   queued,
 		Messages: b.messagesIn.Load(),
+		Role:     b.currentRole(),
 	}
 }
 
@@ -200,6 +215,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	var sweeper sync.WaitGroup
 	if b.store != nil {
 		sweeper.Go(func() { b.sweepApprovals(sweepCtx) })
+		sweeper.Go(func() { b.reportInterrupted(sweepCtx) })
 	}
 	err := b.adapter.Run(ctx, b)
 	stopSweep()

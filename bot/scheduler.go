@@ -193,6 +193,9 @@ func (s *Scheduler) fire(j *job) {
 		}
 		return
 	}
+	if !s.b.claimTick(j.info.ID, time.Now()) {
+		return
+	}
 	r := &Request{
 		Message: Message{Text: j.command, User: j.owner, Channel: j.channel, Adapter: s.b.adapter.Name()},
 		Command: j.command, Kind: Respond, Trigger: TriggerCron, Schedule: j.info.ID,

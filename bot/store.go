@@ -21,7 +21,7 @@ var (
 	bucketGroups    = []byte("groups")
 	bucketAudit     = []byte("audit")
 	bucketSilences  = []byte("silences")
-	allBuckets      = [][]byte{bucketKV, bucketFacts, bucketSchedules, bucketApprovals, bucketGroups, bucketAudit, bucketSilences}
+	allBuckets      = [][]byte{bucketKV, bucketFacts, bucketSchedules, bucketApprovals, bucketGroups, bucketAudit, bucketSilences, bucketRuns, bucketTicks}
 )
 
 // GlobalNamespace is the key/value namespace every script shares.

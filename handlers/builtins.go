@@ -120,8 +120,12 @@ func (bi *Builtins) help(ctx context.Context, w bot.ResponseWriter, r *bot.Reque
 
 func (bi *Builtins) status(ctx context.Context, w bot.ResponseWriter, _ *bot.Request) error {
 	s := bi.bot.Status()
-	return w.Reply(ctx, fmt.Sprintf("wirebot %s, up %s, adapter %s, %d scripts loaded, %d runs in flight, %d queued, %d messages seen",
-		s.Version, s.Uptime.Round(time.Second), s.Adapter, s.Scripts, s.InFlight, s.Queued, s.Messages))
+	text := fmt.Sprintf("wirebot %s, up %s, adapter %s, %d scripts loaded, %d runs in flight, %d queued, %d messages seen",
+		s.Version, s.Uptime.Round(time.Second), s.Adapter, s.Scripts, s.InFlight, s.Queued, s.Messages)
+	if s.Role.Role != "" {
+		text += fmt.Sprintf(", role %s, leader %s", s.Role.Role, s.Role.Leader)
+	}
+	return w.Reply(ctx, text)
 }
 
 func (bi *Builtins) whoami(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {

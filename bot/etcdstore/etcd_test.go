@@ -2,30 +2,18 @@ package etcdstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/wirebot/wirebot/bot"
 	"github.com/wirebot/wirebot/bot/storetest"
+	"github.com/wirebot/wirebot/internal/etcdtest"
 )
-
-// testEtcd is a real etcd on loopback, in a temp dir, for one test.
-type testEtcd struct {
-	Endpoint string
-	cmd      *exec.Cmd
-	dir      string
-	client   string
-	peer     string
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -37,70 +25,11 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// startTestEtcd starts /usr/bin/etcd (Debian's etcd-server). Missing, it
-// skips the test, or fails it in CI.
-func startTestEtcd(t *testing.T) *testEtcd {
-	t.Helper()
-	if _, err := exec.LookPath("etcd"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("etcd is not installed (apt-get install etcd-server)")
-		}
-		t.Skip("etcd is not installed (apt-get install etcd-server)")
-	}
-	e := &testEtcd{dir: t.TempDir(), client: freeAddr(t), peer: freeAddr(t)}
-	e.Endpoint = e.client
-	e.start(t)
-	t.Cleanup(func() { e.stop() })
-	return e
-}
-
-func (e *testEtcd) start(t *testing.T) {
-	t.Helper()
-	e.cmd = exec.Command("etcd", "--name", "t", "--data-dir", filepath.Join(e.dir, "data"),
-		"--listen-client-urls", "http://"+e.client, "--advertise-client-urls", "http://"+e.client,
-		"--listen-peer-urls", "http://"+e.peer, "--initial-advertise-peer-urls", "http://"+e.peer,
-		"--initial-cluster", "t=http://"+e.peer, "--log-level", "error", "--logger", "zap")
-	logf, err := os.OpenFile(filepath.Join(e.dir, "etcd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	e.cmd.Stdout, e.cmd.Stderr = logf, logf
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.client}, DialTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := cli.Put(ctx, "/ready", "1")
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(e.dir, "etcd.log"))
-			t.Fatalf("etcd did not start: %v\n%s", err, log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (e *testEtcd) stop() {
-	if e.cmd != nil && e.cmd.Process != nil {
-		e.cmd.Process.Kill()
-		e.cmd.Wait()
-		e.cmd = nil
-	}
-}
+func startTestEtcd(t *testing.T) *etcdtest.Server { return etcdtest.Start(t) }
 
 var testPrefixes atomic.Int64
 
-func dialTest(t *testing.T, e *testEtcd, prefix string) *KV {
+func dialTest(t *testing.T, e *etcdtest.Server, prefix string) *KV {
 	t.Helper()
 	kv, err := Dial(context.Background(), Options{Endpoints: []string{e.Endpoint}, Prefix: prefix})
 	if err != nil {
@@ -158,4 +87,68 @@ func TestEtcdUnreachable(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("took %s to give up", took)
 	}
+}
+
+// A deposed leader writes nothing: once its leadership key is gone (its
+// lease revoked or run out), every write it tries is refused, and the
+// new leader's go through.
+func TestEtcdFencedWrites(t *testing.T) {
+	e := startTestEtcd(t)
+	a, b := dialTest(t, e, "/fence/"), dialTest(t, e, "/fence/")
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	put := func(kv *KV, v string) error {
+		return kv.Update(func(tx bot.Tx) error { return tx.Put("x", "k", []byte(v)) })
+	}
+	a.SetFence("", 0)
+	if err := put(a, "before"); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("write without leadership: %v", err)
+	}
+	ta, err := a.Campaign(ctx, "a", 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.SetFence(ta.Key, ta.Rev)
+	if err := put(a, "a leads"); err != nil {
+		t.Fatalf("leader's write: %v", err)
+	}
+	if leader, _ := b.Leader(ctx); leader != "a" {
+		t.Fatalf("leader %q, want a", leader)
+	}
+	// b waits for the lead; a loses it (its lease revoked behind its back).
+	won := make(chan *Term, 1)
+	go func() {
+		tb, err := b.Campaign(ctx, "b", 2*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		won <- tb
+	}()
+	if _, err := a.cli.Revoke(ctx, ta.lease); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ta.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a's term did not end when its lease went")
+	}
+	tb := <-won
+	if tb == nil {
+		t.FailNow()
+	}
+	b.SetFence(tb.Key, tb.Rev)
+	if err := put(a, "a again"); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("deposed leader's write: %v", err)
+	}
+	if err := put(b, "b leads"); err != nil {
+		t.Fatalf("new leader's write: %v", err)
+	}
+	var got []byte
+	b.View(func(tx bot.Tx) error { got, err = tx.Get("x", "k"); return err })
+	if string(got) != "b leads" {
+		t.Fatalf("k = %q", got)
+	}
+	tb.Resign()
+	ta.Resign()
 }
