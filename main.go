@@ -210,6 +210,7 @@ func serveBot(ctx context.Context, cfg bot.Config, log *slog.Logger, store *bot.
 		return err
 	}
 	runner.RunEnv = api.Issue
+	defer runner.Close() // after the runs: stops what they left running
 	loader := handlers.NewLoader(b, runner)
 	b.Register(handlers.NewBuiltins(b, loader).Routes()...)
 	b.Register(b.ChainRoutes()...)
@@ -274,7 +275,7 @@ func runCheck(args []string, stdout, stderr io.Writer, environ []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := handlers.Scan(cfg.ScriptsDir, cfg.ScriptsDir, nil)
+	res, err := handlers.Scan(cfg.ScriptsDir, cfg.ScriptsDir, handlers.ScriptPath(cfg.Scripts), nil)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,11 @@ type Script struct {
 	Timeout  time.Duration
 	Crons    []CronSpec
 	Webhooks []string
+	// Shebang is the first line after "#!", when it starts so.
+	Shebang string
+	// Interp, when set, starts the script without going through env (see
+	// resolveShebang); filled in by Scan.
+	Interp *Interp
 }
 
 // Pattern is one @respond or @hear line.
@@ -105,6 +110,11 @@ func ParseHeader(file string, r io.Reader) (*Script, []*Problem) {
 				bad(0, "read header: %v", err)
 			}
 			break
+		}
+		if n == 1 {
+			if rest, ok := strings.CutPrefix(raw, "#!"); ok {
+				s.Shebang = rest
+			}
 		}
 		text, ok := headerLine(raw)
 		if !ok {

@@ -37,9 +37,14 @@ type cachedFile struct {
 }
 
 // Scan reads every file in dir. shown is how dir is named in problems (the
-// configured path). cache may be nil.
-func Scan(dir, shown string, cache scanCache) (ScanResult, error) {
+// configured path). path is the scripts' PATH, on which `#!/usr/bin/env
+// NAME` lines are resolved. cache may be nil.
+func Scan(dir, shown, path string, cache scanCache) (ScanResult, error) {
 	var res ScanResult
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return res, fmt.Errorf("resolve scripts_dir %q: %w", shown, err)
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return res, fmt.Errorf("read scripts_dir %q: %w", shown, err)
@@ -69,6 +74,13 @@ func Scan(dir, shown string, cache scanCache) (ScanResult, error) {
 			c = cachedFile{mod: info.ModTime(), size: info.Size(), mode: info.Mode()}
 			c.script, c.probs = parseFile(filepath.Join(dir, name), file)
 			c.script.Name = name
+			if c.script.Shebang != "" {
+				interp, err := resolveShebang(c.script.Shebang, path, absDir)
+				if err != nil {
+					c.probs = append([]*Problem{{File: file, Line: 1, Msg: err.Error()}}, c.probs...)
+				}
+				c.script.Interp = interp
+			}
 			if cache != nil {
 				cache[name] = c
 			}
@@ -127,7 +139,7 @@ func NewLoader(b *bot.Bot, rn *Runner) *Loader {
 func (l *Loader) Reload() (ScanResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	res, err := Scan(l.dir, l.dir, l.cache)
+	res, err := Scan(l.dir, l.dir, l.runner.Path(), l.cache)
 	if err != nil {
 		return res, err
 	}

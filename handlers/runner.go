@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -23,7 +23,7 @@ import (
 const KillDelay = 5 * time.Second
 
 // pipeDelay is how long the runner waits, once a script has exited, for
-// processes it left behind to close its output.
+// processes it left behind (and sent TERM) to close its output.
 const pipeDelay = 500 * time.Millisecond
 
 const stderrKeep = 8 << 10
@@ -36,6 +36,13 @@ type Runner struct {
 	maxOutput int
 	baseEnv   []string
 	log       *slog.Logger
+	path      string // the scripts' PATH
+	sysAttr   *syscall.SysProcAttr
+	bufs      sync.Pool // *[]byte read buffers
+
+	wg        sync.WaitGroup // killLater's
+	closing   chan struct{}
+	closeOnce sync.Once
 	// RunEnv, when set, adds variables for one run (the script API token)
 	// and returns a function called once, the moment the script exits,
 	// before anything it printed is posted.
@@ -49,13 +56,26 @@ func NewRunner(cfg bot.Config, log *slog.Logger) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve scripts_dir %q: %w", cfg.ScriptsDir, err)
 	}
-	return &Runner{
+	rn := &Runner{
 		dir:       dir,
 		timeout:   cfg.Scripts.Timeout,
 		maxOutput: cfg.Scripts.MaxOutput,
 		baseEnv:   BaseEnv(cfg.Scripts, os.LookupEnv, selfDir()),
 		log:       log,
-	}, nil
+		sysAttr:   &syscall.SysProcAttr{Setpgid: true},
+		closing:   make(chan struct{}),
+	}
+	rn.path = strings.TrimPrefix(rn.baseEnv[0], "PATH=")
+	rn.bufs.New = func() any { b := make([]byte, 32<<10); return &b }
+	return rn, nil
+}
+
+// Path is the PATH scripts run with.
+func (rn *Runner) Path() string { return rn.path }
+
+// ScriptPath is the PATH scripts run with under sc, as Runner.Path.
+func ScriptPath(sc bot.ScriptsConfig) string {
+	return strings.TrimPrefix(BaseEnv(sc, os.LookupEnv, selfDir())[0], "PATH=")
 }
 
 // selfDir is the folder of the running wirebot binary, put first on
@@ -113,8 +133,9 @@ type Event struct {
 
 // Handler returns the handler that runs script s.
 func (rn *Runner) Handler(s *Script) bot.Handler {
+	p := rn.prepare(s)
 	return bot.HandlerFunc(func(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
-		return rn.Run(ctx, w, r, s)
+		return rn.run(ctx, w, r, p)
 	})
 }
 
@@ -127,7 +148,8 @@ func channelName(c bot.Channel) string {
 
 func (rn *Runner) env(r *bot.Request, s *Script) []string {
 	m := r.Message
-	env := append([]string(nil), rn.baseEnv...)
+	env := make([]string, 0, len(rn.baseEnv)+12+len(r.Named))
+	env = append(env, rn.baseEnv...)
 	env = append(env,
 		"WIREBOT_USER="+m.User.Name,
 		"WIREBOT_USER_ID="+m.User.ID,
@@ -166,6 +188,28 @@ func (rn *Runner) stdin(r *bot.Request) ([]byte, error) {
 
 // Run runs script s for request r and posts its outcome through w.
 func (rn *Runner) Run(ctx context.Context, w bot.ResponseWriter, r *bot.Request, s *Script) error {
+	return rn.run(ctx, w, r, rn.prepare(s))
+}
+
+// prepared is what running a script needs that does not change from run
+// to run: made once, when the script is loaded.
+type prepared struct {
+	s    *Script
+	path string   // the file executed: the script, or its interpreter
+	argv []string // the arguments before the run's own
+}
+
+func (rn *Runner) prepare(s *Script) *prepared {
+	script := filepath.Join(rn.dir, s.Name)
+	if s.Interp != nil {
+		argv := append(append(make([]string, 0, len(s.Interp.Argv)+1), s.Interp.Argv...), script)
+		return &prepared{s: s, path: s.Interp.Path, argv: argv}
+	}
+	return &prepared{s: s, path: script, argv: []string{script}}
+}
+
+func (rn *Runner) run(ctx context.Context, w bot.ResponseWriter, r *bot.Request, p *prepared) error {
+	s := p.s
 	timeout := rn.timeout
 	if s.Timeout > 0 {
 		timeout = s.Timeout
@@ -177,9 +221,10 @@ func (rn *Runner) Run(ctx context.Context, w bot.ResponseWriter, r *bot.Request,
 	if err != nil {
 		return fmt.Errorf("encode event for %s: %w", s.Name, err)
 	}
-	stdout := &cappedBuffer{max: rn.maxOutput}
-	stderr := &tailBuffer{max: stderrKeep}
-	cmd := exec.Command(filepath.Join(rn.dir, s.Name), r.Args...)
+	runCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(runCtx, p.path)
+	cmd.Args = append(p.argv[:len(p.argv):len(p.argv)], r.Args...)
 	cmd.Dir = rn.dir
 	cmd.Env = rn.env(r, s)
 	var done func()
@@ -197,50 +242,41 @@ func (rn *Runner) Run(ctx context.Context, w bot.ResponseWriter, r *bot.Request,
 	// The run's token dies with the run, before anything is posted: a
 	// reply must never carry a token that still works.
 	defer revoke()
-	cmd.Stdin = bytes.NewReader(input)
-	cmd.Stdout = stdout
-	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = pipeDelay
+	cmd.SysProcAttr = rn.sysAttr
+	// Past the timeout (or at shutdown) the group gets TERM, and the
+	// script KILL if it is still there KillDelay later.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = KillDelay
 
-	runCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	stdout := &cappedBuffer{max: rn.maxOutput}
+	stderr := &tailBuffer{max: stderrKeep}
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		ref := bot.Ref()
-		rn.log.Error("start script", "command", s.Name, "ref", ref, "err", err)
-		_ = w.Reply(ctx, fmt.Sprintf("Sorry, %s could not start (ref %s).", s.Name, ref))
-		return fmt.Errorf("start %s: %w", s.Name, err)
+	// exited runs the moment the script's own process ends, while what it
+	// left behind may still hold its output open.
+	exited := func() {
+		revoke()
+		if runCtx.Err() == nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		}
 	}
-	pgid := cmd.Process.Pid
-	exited := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		select {
-		case <-exited:
-			return
-		case <-runCtx.Done():
-		}
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		t := time.NewTimer(KillDelay)
-		defer t.Stop()
-		select {
-		case <-exited:
-		case <-t.C:
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		}
-	}()
-	waitErr := cmd.Wait()
-	revoke()
-	close(exited)
-	<-stopped
+	started, waitErr := rn.execute(cmd, input, stdout, stderr, exited)
+	if !started {
+		revoke()
+		ref := bot.Ref()
+		rn.log.Error("start script", "command", s.Name, "ref", ref, "err", waitErr)
+		_ = w.Reply(ctx, fmt.Sprintf("Sorry, %s could not start (ref %s).", s.Name, ref))
+		return fmt.Errorf("start %s: %w", s.Name, waitErr)
+	}
 	elapsed := time.Since(start)
+	pgid := cmd.Process.Pid
 	stopErr := runCtx.Err()
 	if stopErr != nil {
 		// Whatever of the group is left (a grandchild that ignored TERM)
 		// goes now.
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	} else if syscall.Kill(-pgid, 0) == nil {
+		// Something the script left behind is still there after TERM.
+		rn.killLater(pgid)
 	}
 
 	if tail := stderr.String(); tail != "" {
@@ -280,6 +316,38 @@ func (rn *Runner) Run(ctx context.Context, w bot.ResponseWriter, r *bot.Request,
 		}
 	}
 	return nil
+}
+
+// killLater gives what is left of a finished script's process group
+// KillDelay to go after TERM, then KILLs it. Close ends the wait early.
+func (rn *Runner) killLater(pgid int) {
+	rn.wg.Go(func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		deadline := time.NewTimer(KillDelay)
+		defer deadline.Stop()
+		for {
+			select {
+			case <-tick.C:
+				// While one member lives, its group id cannot be reused.
+				if syscall.Kill(-pgid, 0) != nil {
+					return
+				}
+				continue
+			case <-deadline.C:
+			case <-rn.closing:
+			}
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			return
+		}
+	})
+}
+
+// Close stops at once what finished scripts left running, instead of
+// after their KillDelay, and waits until that is done.
+func (rn *Runner) Close() {
+	rn.closeOnce.Do(func() { close(rn.closing) })
+	rn.wg.Wait()
 }
 
 func joinLines(a, b string) string {
