@@ -12,7 +12,8 @@ import (
 	"github.com/wirebot/wirebot/bot/boltstore"
 )
 
-const scheduleLimitsConfig = "admins: [root]\ngroups: {ops: [alice]}\n"
+const scheduleLimitsConfig = "admins: [root]\ngroups: {ops: [alice]}\n" +
+	"chains:\n  - {name: grant, respond: '^grant (?P<who>\\S+)$', steps: [\"ping\", \"group add ops {who}\"]}\n"
 
 func scheduleLimitsBot(t *testing.T, dir, extra string) *botProc {
 	t.Helper()
@@ -43,6 +44,9 @@ func TestScheduleCannotScheduleBuiltinsThatManage(t *testing.T) {
 		p.send(`schedule add "@every 1h" ` + cmd)
 		p.expect(`^Sorry, (schedule|group|approve|deny) cannot be scheduled: `)
 	}
+	// Nor as a chain's step.
+	p.send(`schedule add "@every 1h" grant mallory`)
+	p.expect(`^Sorry, group cannot be scheduled: `)
 	if n := countSchedules(p); n != 0 {
 		t.Fatalf("%d schedules were made", n)
 	}
@@ -154,13 +158,18 @@ func TestStoredBreedingScheduleDoesNotBreed(t *testing.T) {
 	// alice is not: her every-second schedule is held back at the tick.
 	putStoredSchedule(t, dir, bot.ChatSchedule{ID: "SBRED2", Spec: "* * * * * *", Command: `group add ops mallory`,
 		Channel: ops, Owner: bot.User{ID: "alice", Name: "alice"}, Adapter: "shell", Created: time.Now()})
+	// A chain with such a step, stored from before, stops at that step.
+	putStoredSchedule(t, dir, bot.ChatSchedule{ID: "SBRED3", Spec: "* * * * * *", Command: `grant mallory`,
+		Channel: ops, Owner: bot.User{ID: "root", Name: "root"}, Adapter: "shell", Created: time.Now()})
 	p := scheduleLimitsBot(t, dir, "")
+	p.expectWithin(`^Schedule SBRED3: group cannot run on a schedule`, 5*time.Second)
+	p.expectWithin(`^grant step 2/2 \(group add ops mallory\): refused after .*; grant stopped\.$`, 5*time.Second)
 	for range 3 {
 		p.expectWithin(`^Schedule SBRED1: schedule cannot run on a schedule \(it manages schedules, groups, links, silences or approvals\); remove it with: schedule remove SBRED1$`, 5*time.Second)
 	}
 	p.send("/user root")
-	if n := countSchedules(p); n != 2 {
-		t.Fatalf("%d chat schedules, want the 2 stored", n)
+	if n := countSchedules(p); n != 3 {
+		t.Fatalf("%d chat schedules, want the 3 stored", n)
 	}
 	p.send("group list")
 	p.expect(`^admins: root$`)
@@ -169,7 +178,7 @@ func TestStoredBreedingScheduleDoesNotBreed(t *testing.T) {
 	if !strings.Contains(p.stderr.String(), "SBRED2") {
 		t.Errorf("the held-back schedule is not logged:\n%s", p.stderr.String())
 	}
-	out, _, _ := runOnce(t, dir, baseEnv(), "/user root\nhistory 5\n")
+	out, _, _ := runOnce(t, dir, baseEnv(), "/user root\nhistory 50\n")
 	if !strings.Contains(out, `root in ops: schedule "schedule add \"* * * * * *\" ping" -> refused`) || !strings.Contains(out, "[cron]") {
 		t.Errorf("the refused ticks are not audited:\n%s", out)
 	}
