@@ -60,8 +60,9 @@ type Server struct {
 	refuse    int
 	ts        atomic.Int64
 	env       atomic.Int64
-	// Connections counts websocket connections made.
+	// Connections counts websocket connections made; Live those open now.
 	Connections atomic.Int64
+	Live        atomic.Int64
 	calls       map[string]int
 	responses   map[string]*response // response_url id -> its command
 	stop        chan struct{}
@@ -275,6 +276,8 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Connections.Add(1)
+	s.Live.Add(1)
+	defer s.Live.Add(-1)
 	s.mu.Lock()
 	s.conn = c
 	s.mu.Unlock()
