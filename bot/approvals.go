@@ -209,22 +209,18 @@ func (b *Bot) Pending() ([]Approval, error) {
 	if b.store == nil {
 		return nil, nil
 	}
+	all, err := b.store.Approvals()
+	if err != nil {
+		return nil, fmt.Errorf("read approval requests: %w", err)
+	}
 	var out, expired []Approval
 	now := time.Now()
-	err := b.store.eachJSON(bucketApprovals, func(_ string, data []byte) error {
-		var a Approval
-		if err := json.Unmarshal(data, &a); err != nil {
-			return err
-		}
+	for _, a := range all {
 		if now.After(a.Expires) {
 			expired = append(expired, a)
 		} else {
 			out = append(out, a)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read approval requests: %w", err)
 	}
 	b.expire(expired)
 	slices.SortFunc(out, func(x, y Approval) int { return x.Created.Compare(y.Created) })
@@ -400,6 +396,20 @@ func (b *Bot) Deny(who User, id, reason string) (Approval, error) {
 			Approver: who.Name, ApprovalID: a.ID, Outcome: "denied", Exit: -1, Note: reason})
 	}
 	return a, nil
+}
+
+// Approvals lists the requests kept, expired ones too, by id.
+func (s *Store) Approvals() ([]Approval, error) {
+	var out []Approval
+	err := s.eachJSON(bucketApprovals, func(id string, data []byte) error {
+		var a Approval
+		if err := json.Unmarshal(data, &a); err != nil {
+			return fmt.Errorf("approval request %s: %w", id, err)
+		}
+		out = append(out, a)
+		return nil
+	})
+	return out, err
 }
 
 // PutApproval keeps a pending request.

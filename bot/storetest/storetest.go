@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wirebot/wirebot/bot"
 )
@@ -26,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) bot.KV) {
 	t.Run("IncrIsAtomic", func(t *testing.T) { testIncr(t, store(t, 10)) })
 	t.Run("Facts", func(t *testing.T) { testFacts(t, store(t, 10)) })
 	t.Run("AuditRetention", func(t *testing.T) { testAudit(t, store(t, 5)) })
+	t.Run("SchedulesApprovalsSilences", func(t *testing.T) { testRecords(t, store(t, 10)) })
 	t.Run("Tx", func(t *testing.T) { testTx(t, open(t)) })
 	t.Run("FailedUpdateChangesNothing", func(t *testing.T) { testFailed(t, open(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { testConcurrent(t, open(t)) })
@@ -114,6 +116,35 @@ func testFacts(t *testing.T, s *bot.Store) {
 	}
 	if _, err := s.Fact("the window"); !errors.Is(err, bot.ErrNotFound) {
 		t.Fatalf("forgotten fact: %v", err)
+	}
+}
+
+// testRecords round-trips chat schedules, approval requests (a webhook's
+// body among them) and silences.
+func testRecords(t *testing.T, s *bot.Store) {
+	now := time.Now().UTC().Truncate(time.Second)
+	must(t, s.PutChatSchedule(bot.ChatSchedule{ID: "S1", Spec: "@every 1h", Command: "ping", Owner: bot.User{ID: "alice", Name: "alice"}}))
+	must(t, s.PutChatSchedule(bot.ChatSchedule{ID: "S2", Spec: "@daily", Command: "status"}))
+	if found, err := s.DeleteChatSchedule("S2"); err != nil || !found {
+		t.Fatalf("delete schedule: %v %v", found, err)
+	}
+	if cs, err := s.ChatSchedules(); err != nil || len(cs) != 1 || cs[0].Owner.Name != "alice" || cs[0].Command != "ping" {
+		t.Fatalf("schedules: %+v %v", cs, err)
+	}
+	body := []byte("{\"alert\":\"disk\"}\x00\xff")
+	must(t, s.PutApproval(bot.Approval{ID: "A1", Target: "alert.sh", Hook: "alerts", Stdin: body, As: bot.AsWebhook, Expires: now}))
+	if list, err := s.Approvals(); err != nil || len(list) != 1 || string(list[0].Stdin) != string(body) || list[0].As != bot.AsWebhook || !list[0].Expires.Equal(now) {
+		t.Fatalf("approvals: %+v %v", list, err)
+	}
+	must(t, s.PutSilence(bot.Silence{ID: "Q1", Hook: "alerts", Where: `alert == "disk"`, Until: now}))
+	if list, err := s.Silences(); err != nil || len(list) != 1 || list[0].Where != `alert == "disk"` || !list[0].Until.Equal(now) {
+		t.Fatalf("silences: %+v %v", list, err)
+	}
+	if found, err := s.DeleteSilence("Q1"); err != nil || !found {
+		t.Fatalf("delete silence: %v %v", found, err)
+	}
+	if list, _ := s.Silences(); len(list) != 0 {
+		t.Fatalf("deleted silence still there: %+v", list)
 	}
 }
 
