@@ -251,3 +251,30 @@ func TestHAFailoverOnEtcd(t *testing.T) {
 		stopBot(t, p)
 	}
 }
+
+func TestCheckReachesEtcd(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	dir := t.TempDir()
+	writeScript(t, dir, "ok.sh", "#!/bin/sh\n# @respond ^ok$\necho ok\n")
+	env := func(endpoint string) []string {
+		return baseEnv("WIREBOT_STORE_BACKEND=etcd", "WIREBOT_STORE_ETCD_ENDPOINTS="+endpoint, "WIREBOT_STORE_ETCD_PREFIX=/check/")
+	}
+	out, stderr, code := runOnce(t, dir, env(etcd.Endpoint), "", "check")
+	if code != 0 || !strings.Contains(out, "etcd "+etcd.Endpoint+" reachable") {
+		t.Fatalf("check with etcd up: exit %d\n%s\n%s", code, out, stderr)
+	}
+	dead := haFreeAddr(t)
+	start := time.Now()
+	out, stderr, code = runOnce(t, dir, env(dead), "", "check")
+	if code != 1 || !strings.Contains(stderr, "store.etcd.endpoints") || !strings.Contains(stderr, dead) {
+		t.Fatalf("check with etcd unreachable: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("check took %s to give up on etcd", took)
+	}
+	// The bot itself exits 1 naming the endpoint.
+	_, stderr, code = runOnce(t, dir, env(dead), "ping\n")
+	if code != 1 || !strings.Contains(stderr, dead) {
+		t.Fatalf("bot with etcd unreachable: exit %d\n%s", code, stderr)
+	}
+}
