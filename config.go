@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wirebot/wirebot/bot"
+	"github.com/wirebot/wirebot/bot/events"
 	"github.com/wirebot/wirebot/handlers"
 )
 
@@ -118,9 +119,15 @@ func loadConfig(path string, environ []string) (bot.Config, error) {
 	if fileScriptsEnv != nil && fromEnv["scripts.env"] == "" {
 		cfg.Scripts.Env = fileScriptsEnv
 	}
+	var problems []error
 	if err := cfg.Validate(); err != nil {
+		problems = leafErrors(err)
+	}
+	// Webhooks' when, message and key are compiled here, as at start.
+	problems = append(problems, events.Check(cfg)...)
+	if len(problems) > 0 {
 		var errs []error
-		for _, e := range leafErrors(err) {
+		for _, e := range problems {
 			where := src
 			var ce *bot.ConfigError
 			if errors.As(e, &ce) {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/wirebot/wirebot/bot"
 	"github.com/wirebot/wirebot/bot/boltstore"
+	"github.com/wirebot/wirebot/bot/events"
 	ircadapter "github.com/wirebot/wirebot/bot/irc"
 	matrixadapter "github.com/wirebot/wirebot/bot/matrix"
 	"github.com/wirebot/wirebot/bot/shell"
@@ -236,7 +237,14 @@ func serveBot(ctx context.Context, cfg bot.Config, log *slog.Logger, store *bot.
 	}
 	var httpSrv *web.HTTPServer
 	if cfg.HTTP.Listen != "" {
-		if httpSrv, err = web.NewHTTPServer(b, cfg.HTTP.Listen); err != nil {
+		if httpSrv, err = web.NewHTTPServer(b, cfg.HTTP.Listen); err == nil {
+			var ev *events.Engine
+			if ev, err = events.New(b); err == nil {
+				httpSrv.Events = ev
+				defer ev.Close() // after the HTTP server stops, before the store closes
+			}
+		}
+		if err != nil {
 			stopWatch()
 			api.Close(context.Background())
 			wg.Wait()

@@ -115,6 +115,28 @@ type Webhook struct {
 	Dedupe  time.Duration `mapstructure:"dedupe"`
 	// Allow names the groups that may silence this hook; admins always may.
 	Allow []string `mapstructure:"allow"`
+	// Events (SPEC: Events; compiled and checked by bot/events).
+	Format   string        `mapstructure:"format"`
+	When     string        `mapstructure:"when"`
+	Message  string        `mapstructure:"message"`
+	Key      string        `mapstructure:"key"`
+	Throttle time.Duration `mapstructure:"throttle"`
+	Headers  []string      `mapstructure:"headers"`
+	MaxBody  int64         `mapstructure:"max_body"`
+}
+
+// Webhook body limits: max_body's default and its ceiling.
+const (
+	DefaultMaxBody = 1 << 20
+	MaxMaxBody     = 32 << 20
+)
+
+// BodyLimit is the largest body the hook accepts.
+func (w Webhook) BodyLimit() int64 {
+	if w.MaxBody <= 0 {
+		return DefaultMaxBody
+	}
+	return w.MaxBody
 }
 
 // Chain is one `chains:` entry: a named list of commands run as one.
@@ -384,6 +406,12 @@ func (c *Config) Validate() error {
 		}
 		if w.Dedupe < 0 {
 			bad(key+".dedupe", "must not be negative")
+		}
+		if w.Throttle < 0 {
+			bad(key+".throttle", "must not be negative")
+		}
+		if w.MaxBody < 0 || w.MaxBody > MaxMaxBody {
+			bad(key+".max_body", "must be between 0 (the default, 1 MiB) and 32 MiB (%d), not %d", MaxMaxBody, w.MaxBody)
 		}
 	}
 	for i, ch := range c.Chains {

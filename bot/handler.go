@@ -61,6 +61,8 @@ type Request struct {
 	Schedule string
 	// Hook is the name of the webhook that started this run.
 	Hook string
+	// Env are more variables for a script run (a webhook's WIREBOT_EVENT).
+	Env []string
 }
 
 // ResponseWriter posts replies for a request, in its channel and thread.

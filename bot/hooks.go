@@ -41,10 +41,32 @@ func (b *Bot) Healthy() (adapter string, ok bool) {
 // Say posts r through the adapter.
 func (b *Bot) Say(ctx context.Context, r Reply) error { return b.adapter.Send(ctx, r) }
 
+// Poster is an optional adapter ability: Post sends like Send and returns
+// the id of the posted message, which later replies may use as their
+// Thread (Slack's ts).
+type Poster interface {
+	Post(ctx context.Context, r Reply) (id string, err error)
+}
+
+// Post posts r and returns where its thread is: the posted message's id,
+// or "" with threaded false when the adapter has no threads.
+func (b *Bot) Post(ctx context.Context, r Reply) (id string, threaded bool, err error) {
+	if p, ok := b.adapter.(Poster); ok {
+		id, err := p.Post(ctx, r)
+		return id, err == nil && id != "", err
+	}
+	return "", false, b.adapter.Send(ctx, r)
+}
+
+// RunContext is the context runs and posts live in: cancelled when the
+// bot stops.
+func (b *Bot) RunContext() context.Context { return b.runCtx }
+
 // RunHook starts every script that declares @webhook NAME (body on stdin)
 // and the hook's command (routed as if the user webhook had typed it). It
 // returns how many runs started, or ErrStopping.
-func (b *Bot) RunHook(wh Webhook, body []byte) (int, error) {
+// env are more variables for the runs (WIREBOT_HOOK, WIREBOT_EVENT, ...).
+func (b *Bot) RunHook(wh Webhook, body []byte, env ...string) (int, error) {
 	b.intake.RLock()
 	defer b.intake.RUnlock()
 	if b.stopping {
@@ -53,13 +75,13 @@ func (b *Bot) RunHook(wh Webhook, body []byte) (int, error) {
 	msg := Message{User: WebhookUser, Channel: ChannelNamed(wh.Channel), Adapter: b.adapter.Name()}
 	n := 0
 	for _, cmd := range b.scriptHooks(wh.Name) {
-		r := &Request{Message: msg, Command: "", Kind: Respond, Trigger: TriggerWebhook, Target: cmd, Stdin: bytes.Clone(body), Hook: wh.Name}
+		r := &Request{Message: msg, Command: "", Kind: Respond, Trigger: TriggerWebhook, Target: cmd, Stdin: bytes.Clone(body), Hook: wh.Name, Env: env}
 		r.Message.Text = ""
 		b.start(r)
 		n++
 	}
 	if wh.Command != "" {
-		r := &Request{Message: msg, Command: wh.Command, Trigger: TriggerWebhook, Hook: wh.Name}
+		r := &Request{Message: msg, Command: wh.Command, Trigger: TriggerWebhook, Hook: wh.Name, Env: env}
 		r.Message.Text = wh.Command
 		if b.Dispatch(r) {
 			n++
@@ -69,4 +91,13 @@ func (b *Bot) RunHook(wh Webhook, body []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// HookOutcome is what the events layer decided about one webhook request.
+type HookOutcome struct {
+	Result string   // for wirebot_webhooks_total: accepted, filtered, ping, throttled, silenced, bad_request
+	Status int      // the HTTP status to answer
+	Text   string   // the answer's body
+	Run    bool     // run the hook's scripts and command
+	Env    []string // variables for those runs
 }

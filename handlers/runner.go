@@ -165,7 +165,7 @@ func (rn *Runner) env(r *bot.Request, s *Script) []string {
 	for name, v := range r.Named {
 		env = append(env, "WIREBOT_MATCH_"+strings.ToUpper(name)+"="+v)
 	}
-	return env
+	return append(env, r.Env...)
 }
 
 func (rn *Runner) stdin(r *bot.Request) ([]byte, error) {

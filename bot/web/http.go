@@ -21,8 +21,11 @@ import (
 	"github.com/wirebot/wirebot/bot"
 )
 
-// maxHookBody is the largest webhook body accepted.
-const maxHookBody = 1 << 20
+// Events thinks about a hook's request before anything posts or runs
+// (bot/events implements it; main wires it).
+type Events interface {
+	Handle(ctx context.Context, wh bot.Webhook, header map[string][]string, body []byte) bot.HookOutcome
+}
 
 // HTTPServer serves /healthz, /metrics and /hooks/NAME.
 type HTTPServer struct {
@@ -31,6 +34,10 @@ type HTTPServer struct {
 	srv *http.Server
 
 	large gate // slots for large bodies whose signature is unknown
+
+	// Events, when set before Serve, handles formats, when, message,
+	// throttles and threads.
+	Events Events
 
 	mu   sync.Mutex
 	seen map[string]time.Time // hook + body hash -> when first seen
@@ -147,10 +154,11 @@ func (h *HTTPServer) hook(w http.ResponseWriter, r *http.Request) {
 	}
 	// The whole body within bodyDeadline of the headers, or 408.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyDeadline))
-	limit := int64(maxHookBody)
+	limit := wh.BodyLimit()
+	tooLarge := fmt.Sprintf("body over %d bytes (max_body)", limit)
 	if r.ContentLength > limit {
 		result = "too_large"
-		refuse(w, http.StatusRequestEntityTooLarge, "body over 1 MiB")
+		refuse(w, http.StatusRequestEntityTooLarge, tooLarge)
 		return
 	}
 	secret := wh.Secret.Reveal()
@@ -165,7 +173,7 @@ func (h *HTTPServer) hook(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, errBodyTooLarge):
 		result = "too_large"
-		refuse(w, http.StatusRequestEntityTooLarge, "body over 1 MiB")
+		refuse(w, http.StatusRequestEntityTooLarge, tooLarge)
 		return
 	case errors.Is(err, errBodyTimeout):
 		result = "timeout"
@@ -192,13 +200,20 @@ func (h *HTTPServer) hook(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "duplicate within dedupe window: nothing run")
 		return
 	}
-	if id, ok := h.b.Silenced(wh.Name, eventEnv(r, body), time.Now()); ok {
-		result = "silenced"
-		w.WriteHeader(http.StatusAccepted)
-		fmt.Fprintf(w, "silenced by %s: nothing run\n", id)
+	out := bot.HookOutcome{Result: "accepted", Status: http.StatusAccepted, Run: true}
+	if h.Events != nil {
+		// Parses the body by the hook's format, then asks Silenced.
+		out = h.Events.Handle(h.b.RunContext(), wh, r.Header, body)
+	} else if id, ok := h.b.Silenced(wh.Name, eventEnv(r, body), time.Now()); ok {
+		out = bot.HookOutcome{Result: "silenced", Status: http.StatusAccepted, Text: "silenced by " + id + ": nothing run"}
+	}
+	result = out.Result
+	if !out.Run {
+		w.WriteHeader(out.Status)
+		fmt.Fprintln(w, out.Text)
 		return
 	}
-	n, err := h.b.RunHook(wh, body)
+	n, err := h.b.RunHook(wh, body, out.Env...)
 	if errors.Is(err, bot.ErrStopping) {
 		result = "stopping"
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
