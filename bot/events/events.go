@@ -184,7 +184,12 @@ func (h *Hook) Parse(header map[string][]string, body []byte) (*Event, error) {
 	data := map[string]any{}
 	switch h.Format {
 	case FormatRaw:
+		// The body as is, and its fields when it happens to be JSON, so
+		// a when or a silence's where can still name them.
 		data["body"] = string(body)
+		if len(body) > 0 && (body[0] == '{' || body[0] == ' ' || body[0] == '\n') {
+			_ = decodeInto(data, body)
+		}
 	case FormatJSON, FormatAlertmanager:
 		if err := decodeInto(data, body); err != nil {
 			return nil, err
