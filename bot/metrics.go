@@ -8,31 +8,29 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 )
 
-// Metrics are the bot's Prometheus metrics, in a set of their own. They use
-// github.com/VictoriaMetrics/metrics rather than prometheus/client_golang:
-// the same text format at a fraction of the start-up time and memory, which
-// every `wirebot brain` call from a script pays (see README, Performance).
+// Metrics are the bot's Prometheus metrics, in a set of their own (see
+// metricset.go for why not a library: start-up time and memory, which every
+// `wirebot brain` call from a script pays, and a quiet stderr).
 type Metrics struct {
-	set      *metrics.Set
-	messages *metrics.Counter
+	set      *metricSet
+	messages *counter
 }
 
 // runBuckets are the upper bounds of the run duration histogram, in seconds.
 var runBuckets = []float64{.001, .005, .01, .05, .1, .5, 1, 5, 30, 120, 600}
 
 func newMetrics(b *Bot) *Metrics {
-	s := metrics.NewSet()
-	m := &Metrics{set: s, messages: s.NewCounter("wirebot_messages_total")}
-	s.NewGauge("wirebot_queue_depth", func() float64 { _, q := b.pool.Stats(); return float64(q) })
-	s.NewGauge("wirebot_runs_in_flight", func() float64 { r, _ := b.pool.Stats(); return float64(r) })
+	s := newMetricSet()
+	m := &Metrics{set: s, messages: s.counter("wirebot_messages_total")}
+	s.gauge("wirebot_queue_depth", func() float64 { _, q := b.pool.Stats(); return float64(q) })
+	s.gauge("wirebot_runs_in_flight", func() float64 { r, _ := b.pool.Stats(); return float64(r) })
 	reconnects := b.reconnects
 	if reconnects == nil {
 		reconnects = new(atomic.Int64)
 	}
-	s.NewGauge("wirebot_adapter_reconnects_total", func() float64 { return float64(reconnects.Load()) })
+	s.gauge("wirebot_adapter_reconnects_total", func() float64 { return float64(reconnects.Load()) })
 	return m
 }
 
@@ -40,7 +38,7 @@ func newMetrics(b *Bot) *Metrics {
 // family with its HELP and TYPE.
 func (m *Metrics) WritePrometheus(w io.Writer) error {
 	var buf bytes.Buffer
-	m.set.WritePrometheus(&buf)
+	m.set.writeSamples(&buf)
 	return writeExposition(w, buf.Bytes())
 }
 
@@ -51,13 +49,13 @@ func labelValue(v string) string {
 
 func (m *Metrics) run(command, outcome string, d time.Duration) {
 	c := labelValue(command)
-	m.set.GetOrCreateCounter(`wirebot_runs_total{command="` + c + `",outcome="` + outcome + `"}`).Inc()
-	m.set.GetOrCreatePrometheusHistogramExt(`wirebot_run_duration_seconds{command="`+c+`"}`, runBuckets).Update(d.Seconds())
+	m.set.counter(`wirebot_runs_total{command="` + c + `",outcome="` + outcome + `"}`).Inc()
+	m.set.histogram(`wirebot_run_duration_seconds{command="`+c+`"}`, runBuckets).Update(d.Seconds())
 }
 
 // Webhook counts one request to a hook by its result.
 func (m *Metrics) Webhook(hook, result string) {
-	m.set.GetOrCreateCounter(`wirebot_webhooks_total{hook="` + labelValue(hook) + `",result="` + result + `"}`).Inc()
+	m.set.counter(`wirebot_webhooks_total{hook="` + labelValue(hook) + `",result="` + result + `"}`).Inc()
 }
 
 // Metrics returns the bot's metrics.
