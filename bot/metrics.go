@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-
 )
 
 // Metrics are the bot's Prometheus metrics, in a set of their own (see
