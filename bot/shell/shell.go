@@ -5,6 +5,7 @@ package shell
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,9 +13,6 @@ import (
 
 	"github.com/wirebot/wirebot/bot"
 )
-
-// maxLine is the longest input line accepted.
-const maxLine = 1 << 20
 
 // Options configure the adapter.
 type Options struct {
@@ -82,18 +80,28 @@ func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
 	// The reader cannot be interrupted while it waits on a terminal; when
 	// ctx ends first it is left to end with the process.
 	go func() {
-		sc := bufio.NewScanner(a.in)
-		sc.Buffer(make([]byte, 64<<10), maxLine)
-		for sc.Scan() {
-			select {
-			case lines <- line{text: sc.Text()}:
-			case <-stop:
+		// Lines of any length are one message each (a bufio.Scanner
+		// would stop at its buffer's size).
+		rd := bufio.NewReaderSize(a.in, 64<<10)
+		for {
+			text, err := rd.ReadString('\n')
+			if text != "" {
+				select {
+				case lines <- line{text: strings.TrimSuffix(text, "\n")}:
+				case <-stop:
+					return
+				}
+			}
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				select {
+				case lines <- line{err: err, text: "\x00eof"}:
+				case <-stop:
+				}
 				return
 			}
-		}
-		select {
-		case lines <- line{err: sc.Err(), text: "\x00eof"}:
-		case <-stop:
 		}
 	}()
 	a.prompt()
