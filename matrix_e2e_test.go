@@ -26,6 +26,9 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/wirebot/wirebot/bot"
+	matrixadapter "github.com/wirebot/wirebot/bot/matrix"
 )
 
 // dendrite is a real Matrix homeserver (Dendrite v0.13.8, SQLite, no
@@ -238,19 +241,24 @@ type mxMessage struct {
 // mxUser is a person on the test homeserver, with a sync loop that
 // collects every message said in the rooms they are in.
 type mxUser struct {
-	t    *testing.T
-	cli  *mautrix.Client
-	msgs chan mxMessage
+	t             *testing.T
+	cli           *mautrix.Client
+	msgs          chan mxMessage
+	acceptInvites bool // set before the first invite: read by the sync loop
 }
 
-func (d *dendrite) user(localpart string) *mxUser {
+func (d *dendrite) user(localpart string) *mxUser { return d.userInvitable(localpart, false) }
+
+// userInvitable is a person who, when accept is set, joins every room
+// they are invited to.
+func (d *dendrite) userInvitable(localpart string, accept bool) *mxUser {
 	d.t.Helper()
 	token := d.register(localpart, localpart+"-password", true)
 	cli, err := mautrix.NewClient(d.url(), id.UserID("@"+localpart+":localhost"), token)
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	u := &mxUser{t: d.t, cli: cli, msgs: make(chan mxMessage, 10000)}
+	u := &mxUser{t: d.t, cli: cli, msgs: make(chan mxMessage, 10000), acceptInvites: accept}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	first, err := cli.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: 0})
@@ -269,6 +277,11 @@ func (d *dendrite) user(localpart string) *mxUser {
 				continue
 			}
 			since = resp.NextBatch
+			if u.acceptInvites {
+				for roomID := range resp.Rooms.Invite {
+					_, _ = cli.JoinRoomByID(ctx, roomID)
+				}
+			}
 			for roomID, jr := range resp.Rooms.Join {
 				for _, ev := range jr.Timeline.Events {
 					if ev.Type != event.EventMessage {
@@ -744,4 +757,58 @@ func TestMatrixEncryptedRoomSaidOnce(t *testing.T) {
 		}
 	}
 	stopBot(t, p)
+}
+
+// The DirectMessager ability (what link uses for its codes), driven in
+// process: a direct room is made with the person once, then reused.
+func TestMatrixSendDirect(t *testing.T) {
+	srv := startDendrite(t, nil)
+	alice := srv.userInvitable("alice", true)
+	_, token := srv.registerBot()
+	a, err := matrixadapter.New(matrixadapter.Options{Homeserver: srv.url(), AccessToken: token, BotName: "wirebot", SyncTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = a.Run(ctx, inboxFunc(func(context.Context, bot.Message) {})) })
+	defer func() { cancel(); wg.Wait() }()
+	alicePrincipal := bot.Principal{Adapter: "matrix", ID: "@alice:localhost"}
+	if err := a.SendDirect(ctx, alicePrincipal, "your code is 123456"); err != nil {
+		t.Fatal(err)
+	}
+	first := alice.nextFrom(mxBot, 30*time.Second)
+	if first.content.Body != "your code is 123456" {
+		t.Fatalf("direct message %q", first.content.Body)
+	}
+	if err := a.SendDirect(ctx, alicePrincipal, "and again"); err != nil {
+		t.Fatal(err)
+	}
+	if m := alice.nextFrom(mxBot, 30*time.Second); m.room != first.room || m.content.Body != "and again" {
+		t.Fatalf("second direct message %q in %s, want the same room %s", m.content.Body, m.room, first.room)
+	}
+	if err := a.SendDirect(ctx, bot.Principal{Adapter: "irc", ID: "alice"}, "x"); err == nil {
+		t.Fatal("sent a Matrix direct message to an IRC user")
+	}
+}
+
+type inboxFunc func(context.Context, bot.Message)
+
+func (f inboxFunc) Receive(ctx context.Context, m bot.Message) { f(ctx, m) }
+
+// nextFrom waits for the next message from sender in any room.
+func (u *mxUser) nextFrom(sender id.UserID, d time.Duration) mxMessage {
+	u.t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case m := <-u.msgs:
+			if m.sender == sender {
+				return m
+			}
+		case <-timer.C:
+			u.t.Fatalf("%s: no message from %s within %s", u.cli.UserID, sender, d)
+		}
+	}
 }

@@ -58,6 +58,8 @@ type Options struct {
 	HTTPClient *http.Client
 }
 
+var _ bot.DirectMessager = (*Adapter)(nil)
+
 // Adapter is one account on one Matrix homeserver.
 type Adapter struct {
 	opts Options
@@ -70,6 +72,7 @@ type Adapter struct {
 	stopOnce  sync.Once
 	connected atomic.Bool
 	sendMu    sync.Mutex // keeps the parts of one reply together and replies in order
+	dmMu      sync.Mutex // one direct room made at a time, so never two for one person
 
 	mu    sync.Mutex // guards rooms
 	rooms map[id.RoomID]*room
@@ -79,7 +82,8 @@ type Adapter struct {
 type room struct {
 	alias  id.RoomAlias
 	direct bool
-	joined bool // seen among the joined rooms of a sync
+	with   id.UserID // the other person in a direct room, when known
+	joined bool      // seen among the joined rooms of a sync
 }
 
 const stateName = "matrix"
@@ -346,9 +350,9 @@ func (a *Adapter) handleSync(ctx context.Context, in bot.Inbox, resp *mautrix.Re
 		if ev.Type.Type == event.AccountDataDirectChats.Type {
 			var direct map[id.UserID][]id.RoomID
 			if json.Unmarshal(ev.Content.VeryRaw, &direct) == nil {
-				for _, rooms := range direct {
+				for user, rooms := range direct {
 					for _, r := range rooms {
-						a.update(r, func(r *room) { r.direct = true })
+						a.update(r, func(r *room) { r.direct, r.with = true, user })
 					}
 				}
 			}
@@ -361,8 +365,8 @@ func (a *Adapter) handleSync(ctx context.Context, in bot.Inbox, resp *mautrix.Re
 		known := false
 		a.update(roomID, func(r *room) { known, r.joined = r.joined, true })
 		if !known {
-			if d, _ := a.state("direct:" + string(roomID)); d != "" {
-				a.update(roomID, func(r *room) { r.direct = true })
+			if with, _ := a.state("direct:" + string(roomID)); with != "" {
+				a.update(roomID, func(r *room) { r.direct, r.with = true, id.UserID(with) })
 			}
 		}
 		for _, ev := range jr.State.Events {
@@ -429,7 +433,7 @@ func (a *Adapter) handleInvite(ctx context.Context, roomID id.RoomID, inv *mautr
 	}
 	if direct {
 		a.setState("direct:"+string(roomID), string(inviter))
-		a.update(roomID, func(r *room) { r.direct = true })
+		a.update(roomID, func(r *room) { r.direct, r.with = true, inviter })
 	}
 	a.log.Info("matrix: accepted invite", "user", inviter, "room", roomID, "direct", direct)
 }

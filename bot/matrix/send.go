@@ -155,3 +155,53 @@ func (a *Adapter) resolve(ctx context.Context, ch bot.Channel) (id.RoomID, error
 	}
 	return resp.RoomID, nil
 }
+
+// SendDirect sends text to one user in their direct room with the bot
+// (as `link` does with its codes), creating the room, with an invite
+// marked as direct, when there is none.
+func (a *Adapter) SendDirect(ctx context.Context, to bot.Principal, text string) error {
+	if to.Adapter != "matrix" || !strings.HasPrefix(to.ID, "@") {
+		return fmt.Errorf("send a direct message to %s: not a Matrix user", to)
+	}
+	select {
+	case <-a.ready:
+	case <-a.stopped:
+		return fmt.Errorf("send a direct message to %s: %w (the adapter has stopped)", to, ErrNotConnected)
+	case <-ctx.Done():
+		return fmt.Errorf("send a direct message to %s: %w", to, ErrNotConnected)
+	}
+	user := id.UserID(to.ID)
+	a.dmMu.Lock()
+	roomID := a.directRoom(user)
+	if roomID == "" {
+		var resp *mautrix.RespCreateRoom
+		err := a.retryLimited(ctx, func() (err error) {
+			resp, err = a.cli.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+				Invite: []id.UserID{user}, IsDirect: true, Preset: "trusted_private_chat",
+			})
+			return err
+		})
+		if err != nil {
+			a.dmMu.Unlock()
+			return fmt.Errorf("create a direct room with %s: %w", user, err)
+		}
+		roomID = resp.RoomID
+		a.setState("direct:"+string(roomID), string(user))
+		a.update(roomID, func(r *room) { r.direct, r.with = true, user })
+		a.log.Info("matrix: made a direct room", "user", user, "room", roomID)
+	}
+	a.dmMu.Unlock()
+	return a.Send(ctx, bot.Reply{Channel: bot.Channel{ID: string(roomID), Direct: true}, Text: text})
+}
+
+// directRoom is the bot's direct room with user, "" when it knows none.
+func (a *Adapter) directRoom(user id.UserID) id.RoomID {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for roomID, r := range a.rooms {
+		if r.direct && r.with == user {
+			return roomID
+		}
+	}
+	return ""
+}
