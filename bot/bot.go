@@ -53,6 +53,7 @@ type Bot struct {
 	messagesIn atomic.Int64
 	runSeq     runSeq
 	role       func() Role
+	tracking   sync.WaitGroup // clearing records of runs in flight
 	// asking makes looking for a schedule's or webhook's waiting request
 	// and making a new one atomic.
 	asking sync.Mutex
@@ -234,6 +235,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		b.drain(b.cfg.ShutdownGrace)
 	}
 	b.cancelRun()
+	b.tracking.Wait()
 	if b.audit != nil {
 		b.audit.Close()
 	}

@@ -47,13 +47,23 @@ func (b *Bot) trackRuns(next Handler) Handler {
 		m := r.Message
 		rec := runRecord{Command: r.Target.Name, Text: r.Command, User: m.User, Channel: m.Channel,
 			Thread: replyThread(m), Via: m.Via, Trigger: string(r.Trigger), Started: r.Started}
-		if err := b.store.putJSON(bucketRuns, key, rec); err != nil {
-			b.log.Warn("record run in flight", "command", r.Target.Name, "err", err)
-		}
+		// The record is written beside the run, not before it, so that a
+		// quick command's reply does not wait for a commit; it is cleared
+		// once the run (and its reply) is done.
+		recorded := make(chan struct{})
+		go func() {
+			defer close(recorded)
+			if err := b.store.putJSON(bucketRuns, key, rec); err != nil {
+				b.log.Warn("record run in flight", "command", r.Target.Name, "err", err)
+			}
+		}()
 		err := next.Handle(ctx, w, r)
-		if _, derr := b.store.deleteKey(bucketRuns, key); derr != nil {
-			b.log.Warn("clear run in flight", "command", r.Target.Name, "err", derr)
-		}
+		b.tracking.Go(func() {
+			<-recorded
+			if _, derr := b.store.deleteKey(bucketRuns, key); derr != nil {
+				b.log.Warn("clear run in flight", "command", r.Target.Name, "err", derr)
+			}
+		})
 		return err
 	})
 }
