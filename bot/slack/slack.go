@@ -324,7 +324,8 @@ func (a *Adapter) SendApproval(ctx context.Context, r bot.Reply, id string) erro
 	approve.Style = slack.StylePrimary
 	deny := slack.NewButtonBlockElement(actionDeny, id, slack.NewTextBlockObject(slack.PlainTextType, "Deny", false, false))
 	deny.Style = slack.StyleDanger
-	return a.post(ctx, r, []slack.Block{slack.NewActionBlock("wirebot_approval_"+id, approve, deny)})
+	_, err := a.post(ctx, r, []slack.Block{slack.NewActionBlock("wirebot_approval_"+id, approve, deny)})
+	return err
 }
 
 func (a *Adapter) pacer(channel string) *pacer {
@@ -341,10 +342,17 @@ func (a *Adapter) pacer(channel string) *pacer {
 // Send posts a reply, split into messages Slack takes whole, paced per
 // channel, retrying after 429s for as long as ctx allows.
 func (a *Adapter) Send(ctx context.Context, r bot.Reply) error {
+	_, err := a.post(ctx, r, nil)
+	return err
+}
+
+// Post is Send that returns the first posted message's ts: the thread
+// later replies go to (bot.Poster).
+func (a *Adapter) Post(ctx context.Context, r bot.Reply) (string, error) {
 	return a.post(ctx, r, nil)
 }
 
-func (a *Adapter) post(ctx context.Context, r bot.Reply, blocks []slack.Block) error {
+func (a *Adapter) post(ctx context.Context, r bot.Reply, blocks []slack.Block) (first string, err error) {
 	channel := r.Channel.ID
 	if channel == "" || (r.Channel.Name != "" && channel == r.Channel.Name && !looksLikeID(channel)) {
 		channel = "#" + strings.TrimPrefix(r.Channel.Name, "#") // chat.postMessage takes names too
@@ -362,7 +370,7 @@ func (a *Adapter) post(ctx context.Context, r bot.Reply, blocks []slack.Block) e
 			if err := a.respond(ctx, p, r.Via, part, last); err == nil {
 				continue
 			} else if ctx.Err() != nil {
-				return err
+				return first, err
 			} else {
 				a.log.Warn("slack: answering through response_url failed; posting to the channel instead", "adapter", "slack", "channel", channel, "err", err)
 			}
@@ -374,28 +382,32 @@ func (a *Adapter) post(ctx context.Context, r bot.Reply, blocks []slack.Block) e
 		if last != nil {
 			opts = append(opts, slack.MsgOptionBlocks(withText(part, last)...))
 		}
-		if err := a.postOne(ctx, p, channel, opts); err != nil {
-			return fmt.Errorf("post to %s (part %d of %d): %w", channel, i+1, len(parts), err)
+		ts, err := a.postOne(ctx, p, channel, opts)
+		if err != nil {
+			return first, fmt.Errorf("post to %s (part %d of %d): %w", channel, i+1, len(parts), err)
+		}
+		if first == "" {
+			first = ts
 		}
 	}
-	return nil
+	return first, nil
 }
 
-func (a *Adapter) postOne(ctx context.Context, p *pacer, channel string, opts []slack.MsgOption) error {
+func (a *Adapter) postOne(ctx context.Context, p *pacer, channel string, opts []slack.MsgOption) (ts string, err error) {
 	for {
 		if err := p.lim.Wait(ctx); err != nil {
-			return err
+			return "", err
 		}
-		_, _, err := a.api.PostMessageContext(ctx, channel, opts...)
+		_, ts, err := a.api.PostMessageContext(ctx, channel, opts...)
 		var rl *slack.RateLimitedError
 		if !errors.As(err, &rl) {
-			return err
+			return ts, err
 		}
 		wait := max(rl.RetryAfter, time.Second)
 		a.log.Warn("slack: rate limited, retrying", "adapter", "slack", "channel", channel, "retry_after", wait)
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return "", ctx.Err()
 		case <-time.After(wait):
 		}
 	}

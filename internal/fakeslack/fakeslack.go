@@ -29,6 +29,8 @@ type Post struct {
 	// response_url (Channel is then the command's channel), else "".
 	Via          string
 	ResponseType string
+	// TS is the ts chat.postMessage answered: the posted message's id.
+	TS string
 }
 
 // Server is a fake Slack.
@@ -217,8 +219,9 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		if s.BeforePost != nil {
 			s.BeforePost(p)
 		}
+		p.TS = s.nextTS()
 		s.Posts <- p
-		reply(map[string]any{"channel": p.Channel, "ts": s.nextTS()})
+		reply(map[string]any{"channel": p.Channel, "ts": p.TS})
 	default:
 		fail("unknown_method")
 	}
