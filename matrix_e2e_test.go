@@ -812,3 +812,22 @@ func (u *mxUser) nextFrom(sender id.UserID, d time.Duration) mxMessage {
 		}
 	}
 }
+
+// A token the homeserver refuses stops the bot (exit 1) naming the key,
+// never the token.
+func TestMatrixBadTokenIsFatal(t *testing.T) {
+	srv := startDendrite(t, nil)
+	p := matrixBot(t, srv, "", matrixBotConfig{token: "syt_not_a_real_token_42", rooms: []string{}})
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the bot kept running with a refused token")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	log := p.stderr.String()
+	if !strings.Contains(log, "matrix.access_token") || strings.Contains(log, "syt_not_a_real_token_42") {
+		t.Fatalf("log:\n%s", log)
+	}
+}
