@@ -40,7 +40,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzWebhookRequest$$' -fuzztime=$(FUZZ_WEBHOOK) ./bot/web
 
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./bot ./handlers
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./bot ./handlers ./bot/events
 	$(GO) test -run='^$$' -bench=. -benchtime=20x -count=1 .
 
 run:
