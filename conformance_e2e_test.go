@@ -85,6 +85,7 @@ var confNetworks = []struct {
 	{"shell", func() confNetwork { return &confShell{} }, ""},
 	{"irc", func() confNetwork { return &confIRC{} }, "IRC passes once replies go ahead of girc's pacing (issue 11 item 4)"},
 	{"slack", func() confNetwork { return &confSlack{} }, ""},
+	{"matrix", func() confNetwork { return &confMatrix{} }, ""},
 }
 
 // confBig is the 20,000-character reply: 20 numbered lines of 999
