@@ -278,3 +278,24 @@ func TestCheckReachesEtcd(t *testing.T) {
 		t.Fatalf("bot with etcd unreachable: exit %d\n%s", code, stderr)
 	}
 }
+
+func TestEtcdOverTLS(t *testing.T) {
+	etcd := etcdtest.StartTLS(t)
+	dir := t.TempDir()
+	writeScript(t, dir, "ok.sh", "#!/bin/sh\n# @respond ^ok$\necho ok\n")
+	env := baseEnv("WIREBOT_STORE_BACKEND=etcd", "WIREBOT_STORE_ETCD_ENDPOINTS=https://"+etcd.Endpoint, "WIREBOT_STORE_ETCD_PREFIX=/tls/")
+	tlsEnv := append(env[:len(env):len(env)], "WIREBOT_STORE_ETCD_TLS_CA="+etcd.CAFile,
+		"WIREBOT_STORE_ETCD_TLS_CERT="+etcd.CertFile, "WIREBOT_STORE_ETCD_TLS_KEY="+etcd.KeyFile)
+	out, stderr, code := runOnce(t, dir, tlsEnv, "", "check")
+	if code != 0 || !strings.Contains(out, "reachable") {
+		t.Fatalf("check over TLS: exit %d\n%s\n%s", code, out, stderr)
+	}
+	out, stderr, code = runOnce(t, dir, tlsEnv, "ok\n")
+	if code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("bot over TLS: exit %d\n%s\n%s", code, out, stderr)
+	}
+	// Without the client certificate etcd refuses us.
+	if _, stderr, code := runOnce(t, dir, append(env, "WIREBOT_STORE_ETCD_TLS_CA="+etcd.CAFile), "", "check"); code != 1 {
+		t.Fatalf("check without a client certificate: exit %d\n%s", code, stderr)
+	}
+}

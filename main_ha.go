@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -28,9 +30,39 @@ func instanceName() string {
 
 func dialEtcd(ctx context.Context, cfg bot.Config, timeout time.Duration) (*etcdstore.KV, error) {
 	e := cfg.Store.Etcd
+	tc, err := etcdTLS(e)
+	if err != nil {
+		return nil, err
+	}
 	return etcdstore.Dial(ctx, etcdstore.Options{
-		Endpoints: e.Endpoints, Prefix: e.Prefix, Username: e.Username, Password: e.Password.Reveal(), Timeout: timeout,
+		Endpoints: e.Endpoints, Prefix: e.Prefix, Username: e.Username, Password: e.Password.Reveal(), Timeout: timeout, TLS: tc,
 	})
+}
+
+// etcdTLS is the TLS config for store.etcd.tls_*; nil when none is set.
+func etcdTLS(e bot.EtcdConfig) (*tls.Config, error) {
+	if e.TLSCA == "" && e.TLSCert == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if e.TLSCA != "" {
+		pem, err := os.ReadFile(e.TLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("store.etcd.tls_ca: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("store.etcd.tls_ca: %s holds no PEM certificate", e.TLSCA)
+		}
+	}
+	if e.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(e.TLSCert, e.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("store.etcd.tls_cert, tls_key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
 
 // runHA runs one instance of a bot whose state is in etcd: it waits on

@@ -188,6 +188,11 @@ type EtcdConfig struct {
 	Username  string        `mapstructure:"username"`
 	Password  Secret        `mapstructure:"password"`
 	LeaseTTL  time.Duration `mapstructure:"lease_ttl"`
+	// TLS: the CA file that verifies the members (https:// endpoints), and
+	// a client certificate and key when etcd asks for one.
+	TLSCA   string `mapstructure:"tls_ca"`
+	TLSCert string `mapstructure:"tls_cert"`
+	TLSKey  string `mapstructure:"tls_key"`
 }
 
 // Secret is a string that never appears in logs or printed config.
@@ -294,6 +299,9 @@ func (c *Config) Validate() error {
 		}
 		if c.Store.Etcd.Prefix == "" {
 			bad("store.etcd.prefix", "must not be empty (such as /wirebot/)")
+		}
+		if (c.Store.Etcd.TLSCert == "") != (c.Store.Etcd.TLSKey == "") {
+			bad("store.etcd.tls_cert", "tls_cert and tls_key go together: set both or neither")
 		}
 		if c.Store.Etcd.LeaseTTL < 2*time.Second {
 			bad("store.etcd.lease_ttl", "must be at least 2s, not %s", c.Store.Etcd.LeaseTTL)

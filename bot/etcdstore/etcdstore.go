@@ -6,6 +6,7 @@ package etcdstore
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -33,6 +34,8 @@ type Options struct {
 	Password  string
 	// Timeout bounds each request (default 5s).
 	Timeout time.Duration
+	// TLS, when set, is used for https:// endpoints.
+	TLS *tls.Config
 }
 
 // maxOps is how many writes go in one etcd transaction: etcd refuses more
@@ -81,6 +84,7 @@ func Dial(ctx context.Context, o Options) (*KV, error) {
 		Username:    o.Username,
 		Password:    o.Password,
 		DialTimeout: o.Timeout,
+		TLS:         o.TLS,
 		Logger:      zap.NewNop(),
 		// Notice a dead connection well within a lease.
 		DialKeepAliveTime:    2 * time.Second,

@@ -4,6 +4,14 @@ package etcdtest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -18,11 +26,15 @@ import (
 // Server is one etcd member. Stop and Start keep its data and ports.
 type Server struct {
 	Endpoint string
-	t        testing.TB
-	cmd      *exec.Cmd
-	done     chan struct{}
-	dir      string
-	peer     string
+	// With TLS: the CA that signed the server's certificate and the
+	// client's, and the client's certificate and key (PEM files).
+	CAFile, CertFile, KeyFile string
+	clientTLS                 *tls.Config
+	t                         testing.TB
+	cmd                       *exec.Cmd
+	done                      chan struct{}
+	dir                       string
+	peer                      string
 }
 
 func freeAddr(t testing.TB) string {
@@ -37,7 +49,13 @@ func freeAddr(t testing.TB) string {
 
 // Start starts etcd for the test and stops it at its end. Without etcd
 // installed it skips the test, or fails it in CI.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return start(t, false) }
+
+// StartTLS starts etcd serving clients over TLS only, asking each for a
+// certificate signed by its CA.
+func StartTLS(t testing.TB) *Server { return start(t, true) }
+
+func start(t testing.TB, withTLS bool) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("etcd"); err != nil {
 		if os.Getenv("CI") != "" {
@@ -46,6 +64,9 @@ func Start(t testing.TB) *Server {
 		t.Skip("etcd is not installed (apt-get install etcd-server)")
 	}
 	s := &Server{t: t, dir: t.TempDir(), Endpoint: freeAddr(t), peer: freeAddr(t)}
+	if withTLS {
+		s.makeCerts()
+	}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
@@ -55,10 +76,18 @@ func Start(t testing.TB) *Server {
 func (s *Server) Start() {
 	t := s.t
 	t.Helper()
-	s.cmd = exec.Command("etcd", "--name", "t", "--data-dir", filepath.Join(s.dir, "data"),
-		"--listen-client-urls", "http://"+s.Endpoint, "--advertise-client-urls", "http://"+s.Endpoint,
-		"--listen-peer-urls", "http://"+s.peer, "--initial-advertise-peer-urls", "http://"+s.peer,
-		"--initial-cluster", "t=http://"+s.peer, "--log-level", "error", "--logger", "zap")
+	scheme := "http://"
+	var extra []string
+	if s.clientTLS != nil {
+		scheme = "https://"
+		extra = []string{"--cert-file", filepath.Join(s.dir, "server.pem"), "--key-file", filepath.Join(s.dir, "server.key"),
+			"--client-cert-auth", "--trusted-ca-file", s.CAFile}
+	}
+	args := append([]string{"--name", "t", "--data-dir", filepath.Join(s.dir, "data"),
+		"--listen-client-urls", scheme + s.Endpoint, "--advertise-client-urls", scheme + s.Endpoint,
+		"--listen-peer-urls", "http://" + s.peer, "--initial-advertise-peer-urls", "http://" + s.peer,
+		"--initial-cluster", "t=http://" + s.peer, "--log-level", "error", "--logger", "zap"}, extra...)
+	s.cmd = exec.Command("etcd", args...)
 	logf, err := os.OpenFile(filepath.Join(s.dir, "etcd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +99,7 @@ func (s *Server) Start() {
 	}
 	s.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.done)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{s.Endpoint}, DialTimeout: time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{s.Endpoint}, DialTimeout: time.Second, Logger: zap.NewNop(), TLS: s.clientTLS})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,4 +134,59 @@ func (s *Server) Stop() {
 	_ = s.cmd.Process.Kill()
 	<-s.done
 	s.cmd = nil
+}
+
+// makeCerts writes a CA, a server certificate for 127.0.0.1 and a client
+// certificate into the temp dir.
+func (s *Server) makeCerts() {
+	t := s.t
+	t.Helper()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(s.dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	caKey := newKey()
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "etcdtest CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.CAFile = write("ca.pem", "CERTIFICATE", caDER)
+	issue := func(name string, serial int64, usage x509.ExtKeyUsage) (string, string) {
+		k := newKey()
+		c := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+			ExtKeyUsage: []x509.ExtKeyUsage{usage}}
+		der, err := x509.CreateCertificate(rand.Reader, c, ca, &k.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kder, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return write(name+".pem", "CERTIFICATE", der), write(name+".key", "EC PRIVATE KEY", kder)
+	}
+	issue("server", 2, x509.ExtKeyUsageServerAuth)
+	s.CertFile, s.KeyFile = issue("client", 3, x509.ExtKeyUsageClientAuth)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
+	cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.clientTLS = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}
 }
