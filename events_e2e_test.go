@@ -106,3 +106,64 @@ func TestEventsCheckNamesPosition(t *testing.T) {
 		}
 	}
 }
+
+// amBody is an Alertmanager webhook body for group DiskFull.
+func amBody(status string, n int) string {
+	var alerts []string
+	for i := range n {
+		alerts = append(alerts, fmt.Sprintf(`{"status":%q,"labels":{"alertname":"DiskFull","instance":"h%d"},"annotations":{"summary":"Disk full"}}`, status, i))
+	}
+	return fmt.Sprintf(`{"version":"4","status":%q,"receiver":"wirebot","groupKey":"{}:{alertname=\"DiskFull\"}","groupLabels":{"alertname":"DiskFull"},`+
+		`"commonLabels":{"alertname":"DiskFull","severity":"critical"},"commonAnnotations":{"summary":"Disk full"},"alerts":[%s]}`, status, strings.Join(alerts, ","))
+}
+
+// TestEventsAlertmanagerReplyLinesWithoutThreads: on an adapter without
+// threads (the shell), later notifications of a group are reply lines
+// naming it; identical reminders are not dropped; after the resolution a
+// new firing starts over at the top level; a restart keeps the group.
+func TestEventsAlertmanagerReplyLinesWithoutThreads(t *testing.T) {
+	dir := t.TempDir()
+	hook := `  - {name: am, secret: s3cret, channel: "#ops", format: alertmanager}
+`
+	p, base := evStartBot(t, dir, hook)
+	post := func(body string) {
+		t.Helper()
+		if code, answer := do(t, "POST", base+"/hooks/am", body, "Authorization", "bearer s3cret"); code != 202 {
+			t.Fatalf("%d %s", code, answer)
+		}
+	}
+	post(amBody("firing", 3))
+	p.expect(`^\[FIRING:3\] alertname=DiskFull - Disk full$`)
+	post(amBody("firing", 3)) // a reminder: byte-identical, not a duplicate
+	p.expect(`^↳ \[alertname=DiskFull\] \[FIRING:3\] alertname=DiskFull - Disk full$`)
+	p.close()
+	p = startBot(t, dir, baseEnv())
+	base = httpAddr(t, p)
+	post(amBody("resolved", 3))
+	p.expect(`^↳ \[alertname=DiskFull\] \[RESOLVED\] alertname=DiskFull - Disk full$`)
+	post(amBody("firing", 1))
+	p.expect(`^\[FIRING:1\] alertname=DiskFull - Disk full$`)
+	p.close()
+}
+
+// TestEventsApprovedHookKeepsEventEnv: a webhook script that needs
+// approval still sees WIREBOT_HOOK and WIREBOT_EVENT when approved.
+func TestEventsApprovedHookKeepsEventEnv(t *testing.T) {
+	dir := t.TempDir()
+	writeScript(t, dir, "gh.sh", "#!/bin/sh\n# @webhook gh\n# @approve admins\necho \"approved run: $WIREBOT_HOOK $WIREBOT_EVENT\"\n")
+	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(`http: {listen: "127.0.0.1:0"}
+admins: [root]
+webhooks:
+  - {name: gh, secret: s3cret, channel: "#dev", format: github}
+`), 0o600)
+	p := startBot(t, dir, baseEnv())
+	base := httpAddr(t, p)
+	body := `{"ref":"refs/heads/main"}`
+	if code, _ := do(t, "POST", base+"/hooks/gh", body, "X-Hub-Signature-256", sign("s3cret", body), "X-GitHub-Event", "push"); code != 202 {
+		t.Fatalf("push: %d", code)
+	}
+	id := p.expect("`approve ([A-Z0-9]{6})`")[1]
+	p.send("/user root", "approve "+id)
+	p.expect(`^approved run: gh push$`)
+	p.close()
+}

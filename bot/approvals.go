@@ -42,6 +42,8 @@ type Approval struct {
 	Hook     string `json:"hook,omitempty"`
 	// Stdin is what the run reads: a webhook's body.
 	Stdin []byte `json:"stdin,omitempty"`
+	// Env are the run's extra variables (a webhook's WIREBOT_EVENT).
+	Env []string `json:"env,omitempty"`
 	// As names the engine's own identity the run is made as (AsScheduler,
 	// AsWebhook); empty: the requester.
 	As string `json:"as,omitempty"`
@@ -164,7 +166,7 @@ func (b *Bot) requestApproval(ctx context.Context, w ResponseWriter, r *Request)
 		ID: newApprovalID(), Target: r.Target.Name, Kind: r.Kind, Trigger: r.Trigger, Command: r.Command, Text: m.Text,
 		Requester: m.User, Channel: m.Channel, Direct: m.Channel.Direct, Thread: m.Thread, Adapter: m.Adapter,
 		Groups: r.Target.Approve, Created: now, Expires: now.Add(b.cfg.Approvals.TTL),
-		Schedule: r.Schedule, Hook: r.Hook, Stdin: r.Stdin, As: runsAsFor(r),
+		Schedule: r.Schedule, Hook: r.Hook, Stdin: r.Stdin, Env: r.Env, As: runsAsFor(r),
 	}
 	if key := a.key(); key != "" {
 		// One request at a time per schedule or webhook and command.
@@ -321,7 +323,7 @@ func (b *Bot) Approve(approver User, id string) (Approval, error) {
 	r := &Request{
 		Message: Message{Text: a.Text, User: a.runsAs(), Channel: a.Channel, Thread: a.Thread, Adapter: a.Adapter},
 		Command: a.Command, Kind: a.Kind, Trigger: a.Trigger, Approver: approver.Name, ApprovalID: a.ID,
-		Schedule: a.Schedule, Hook: a.Hook, Stdin: a.Stdin,
+		Schedule: a.Schedule, Hook: a.Hook, Stdin: a.Stdin, Env: a.Env,
 	}
 	r.Message.Channel.Direct = a.Direct
 	if a.Command == "" {
