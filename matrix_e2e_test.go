@@ -634,6 +634,7 @@ type sendLimiter struct {
 	retryAfter time.Duration
 
 	mu           sync.Mutex
+	hold         bool // every send is limited while set
 	sent         []time.Time
 	limited      int
 	early        int
@@ -650,7 +651,7 @@ func (l *sendLimiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if now.Before(l.blockedUntil) {
 			l.early++
 		}
-		if now.Before(l.blockedUntil) || len(l.sent) >= l.allowed {
+		if l.hold || now.Before(l.blockedUntil) || len(l.sent) >= l.allowed {
 			l.limited++
 			l.blockedUntil = now.Add(l.retryAfter)
 			l.mu.Unlock()
@@ -830,4 +831,50 @@ func TestMatrixBadTokenIsFatal(t *testing.T) {
 	if !strings.Contains(log, "matrix.access_token") || strings.Contains(log, "syt_not_a_real_token_42") {
 		t.Fatalf("log:\n%s", log)
 	}
+}
+
+// While one reply waits out a rate limit, the sync loop waits with it; the
+// messages said meanwhile (more than a default sync holds) are all
+// answered once it goes on.
+func TestMatrixBusyRoomLosesNothing(t *testing.T) {
+	srv := startDendrite(t, nil)
+	alice := srv.user("alice")
+	ops := alice.createRoom("ops", nil, false, nil)
+	_, token := srv.registerBot()
+	target, _ := url.Parse(srv.url())
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	lim := &sendLimiter{next: rp, allowed: 1000, window: time.Second, retryAfter: 100 * time.Millisecond}
+	proxy := httptest.NewServer(lim)
+	defer proxy.Close()
+	p := matrixBot(t, &dendrite{t: t, port: proxy.Listener.Addr().(*net.TCPAddr).Port}, "", matrixBotConfig{token: token, rooms: []string{"#ops:localhost"}})
+	alice.waitMember(ops, mxBot)
+	waitHealthz(t, httpAddr(t, p), 200, 30*time.Second)
+	lim.mu.Lock()
+	lim.hold = true
+	lim.mu.Unlock()
+	alice.say(ops, "wirebot ping") // answered inline: the sync loop waits for its send
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(p.stderr.String(), "M_LIMIT_EXCEEDED") {
+		if time.Now().After(deadline) {
+			t.Fatal("the reply to ping was never held back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := range 40 {
+		alice.say(ops, fmt.Sprintf("!echo busy%d", i))
+	}
+	lim.mu.Lock()
+	lim.hold = false
+	lim.mu.Unlock()
+	seen := map[string]bool{}
+	for range 41 {
+		seen[alice.next(ops, mxBot, 30*time.Second).content.Body] = true
+	}
+	for i := range 40 {
+		if !seen[fmt.Sprintf("busy%d (@alice:localhost in ops:localhost)", i)] {
+			t.Fatalf("message %d went unanswered; got %d replies", i, len(seen))
+		}
+	}
+	stopBot(t, p)
 }

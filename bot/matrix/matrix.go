@@ -221,7 +221,10 @@ func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
 			a.joinRooms(ctx)
 			joined = true
 		}
-		req := mautrix.ReqSync{Since: since, Timeout: int(a.opts.SyncTimeout / time.Millisecond)}
+		// Room timelines are long enough that a busy room does not drop
+		// messages between two syncs (the default is 20 events).
+		req := mautrix.ReqSync{Since: since, Timeout: int(a.opts.SyncTimeout / time.Millisecond),
+			FilterID: `{"room":{"timeline":{"limit":500}}}`}
 		if !live {
 			// What this run first hears is what happened before it: the
 			// full state of every room (to know them all), and no more
@@ -375,6 +378,9 @@ func (a *Adapter) handleSync(ctx context.Context, in bot.Inbox, resp *mautrix.Re
 		// In a room joined since the last sync, what was said before the
 		// bot's own join is history.
 		roomLive := live && known
+		if roomLive && jr.Timeline.Limited {
+			a.log.Warn("matrix: more was said in the room than one sync holds; the oldest messages go unanswered", "room", roomID)
+		}
 		for _, ev := range jr.Timeline.Events {
 			if ev.StateKey != nil {
 				a.handleState(ctx, roomID, ev)
