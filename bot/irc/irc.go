@@ -17,8 +17,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lrstanley/girc"
+	"golang.org/x/time/rate"
 
 	"github.com/wirebot/wirebot/bot"
 )
@@ -36,6 +38,13 @@ type Options struct {
 	OnReconnect func()
 	// TLSConfig overrides the TLS settings (tests).
 	TLSConfig *tls.Config
+	// ReclaimEvery is how often the bot, under another nick, asks for the
+	// configured one (besides at once when its holder quits); default 30s.
+	ReclaimEvery time.Duration
+	// PaceEvery and PaceBurst pace reply lines: a burst, then one line
+	// per PaceEvery; defaults 500ms and 5.
+	PaceEvery time.Duration
+	PaceBurst int
 }
 
 // Adapter is a connection to one IRC server.
@@ -52,7 +61,8 @@ type Adapter struct {
 	stopOnce  sync.Once
 
 	backoff     *bot.Backoff
-	connections atomic.Int64 // registrations so far
+	connections atomic.Int64  // registrations so far
+	lim         *rate.Limiter // reply lines
 }
 
 // New makes an adapter; it connects in Run.
@@ -65,8 +75,14 @@ func New(o Options) *Adapter {
 			o.Channels[i] = "#" + ch
 		}
 	}
+	if o.PaceEvery <= 0 {
+		o.PaceEvery = 500 * time.Millisecond
+	}
+	if o.PaceBurst <= 0 {
+		o.PaceBurst = 5
+	}
 	return &Adapter{opts: o, log: o.Logger.With("adapter", "irc"), up: make(chan struct{}), stopped: make(chan struct{}),
-		backoff: bot.NewBackoff()}
+		backoff: bot.NewBackoff(), lim: rate.NewLimiter(rate.Every(o.PaceEvery), o.PaceBurst)}
 }
 
 // Name is "irc".
@@ -84,12 +100,27 @@ func (a *Adapter) newClient(in bot.Inbox, ctx context.Context) (*girc.Client, er
 	if err != nil {
 		return nil, fmt.Errorf("irc.server %q: bad port", a.opts.Server)
 	}
+	var welcomed atomic.Bool
+	var tries int
 	cfg := girc.Config{
 		Server: host, Port: port, Nick: a.opts.Nick, User: a.opts.Nick, Name: "wirebot ChatOps bot",
-		SSL: a.opts.TLS, TLSConfig: a.opts.TLSConfig, ServerPass: a.opts.Password,
-		PingDelay: 30 * time.Second, PingTimeout: 60 * time.Second, Version: "wirebot",
+		ServerPass: a.opts.Password,
+		PingDelay:  30 * time.Second, PingTimeout: 60 * time.Second, Version: "wirebot",
+		// The adapter paces its own lines (see pace.go), and does TLS in
+		// its dialer, below the pacing.
+		AllowFlood: true, DisableSTS: true,
 		RecoverFunc: func(_ *girc.Client, e *girc.HandlerError) {
 			a.log.Error("irc: handler panicked", "err", e.Error())
+		},
+		// While registering, a nick in use is worked around with
+		// underscores; once registered, a failed reclaim keeps the nick
+		// the bot has.
+		HandleNickCollide: func(string) string {
+			if welcomed.Load() {
+				return ""
+			}
+			tries++
+			return a.opts.Nick + strings.Repeat("_", tries)
 		},
 	}
 	if a.opts.Password != "" {
@@ -97,10 +128,16 @@ func (a *Adapter) newClient(in bot.Inbox, ctx context.Context) (*girc.Client, er
 		// offers SASL (girc negotiates it only then).
 		cfg.SASL = &girc.SASLPlain{User: a.opts.Nick, Pass: a.opts.Password}
 	}
-	if a.opts.TLS && cfg.TLSConfig == nil {
-		cfg.TLSConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-	}
 	c := girc.New(cfg)
+	c.Handlers.Add(girc.RPL_WELCOME, func(*girc.Client, girc.Event) { welcomed.Store(true) })
+	// The configured nick is taken back as soon as its holder lets go.
+	reclaim := func(c *girc.Client, e girc.Event) {
+		if e.Source != nil && a.sameNick(e.Source.Name, a.opts.Nick) && !a.sameNick(c.GetNick(), a.opts.Nick) {
+			c.Cmd.Nick(a.opts.Nick)
+		}
+	}
+	c.Handlers.Add(girc.QUIT, reclaim)
+	c.Handlers.Add(girc.NICK, reclaim)
 	c.Handlers.Add(girc.CONNECTED, func(c *girc.Client, _ girc.Event) {
 		for _, ch := range a.opts.Channels {
 			c.Cmd.Join(ch)
@@ -118,6 +155,28 @@ func (a *Adapter) newClient(in bot.Inbox, ctx context.Context) (*girc.Client, er
 	})
 	return c, nil
 }
+
+func (a *Adapter) dialer() dialer {
+	if !a.opts.TLS {
+		return dialer{}
+	}
+	cfg := a.opts.TLSConfig
+	if cfg == nil {
+		host, _, _ := net.SplitHostPort(a.opts.Server)
+		cfg = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	return dialer{tls: cfg}
+}
+
+func (a *Adapter) reclaimEvery() time.Duration {
+	if a.opts.ReclaimEvery > 0 {
+		return a.opts.ReclaimEvery
+	}
+	return 30 * time.Second
+}
+
+// sameNick compares nicks as the server does (rfc1459 case mapping).
+func (a *Adapter) sameNick(x, y string) bool { return girc.ToRFC1459(x) == girc.ToRFC1459(y) }
 
 // setUp records whether the connection is usable and wakes waiting sends.
 func (a *Adapter) setUp(up bool) {
@@ -145,15 +204,28 @@ func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
 		a.client = c
 		a.mu.Unlock()
 		done := make(chan error, 1)
-		go func() { done <- c.Connect() }()
-		select {
-		case <-ctx.Done():
-			c.Close()
-			<-done
-			a.setUp(false)
-			return ctx.Err()
-		case err = <-done:
+		go func() { done <- c.DialerConnect(a.dialer()) }()
+		// Under another nick (the old connection still held ours), try
+		// for the configured one now and then.
+		tick := time.NewTicker(a.reclaimEvery())
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				tick.Stop()
+				c.Close()
+				<-done
+				a.setUp(false)
+				return ctx.Err()
+			case err = <-done:
+				break wait
+			case <-tick.C:
+				if a.connected.Load() && !a.sameNick(c.GetNick(), a.opts.Nick) {
+					c.Cmd.Nick(a.opts.Nick)
+				}
+			}
 		}
+		tick.Stop()
 		a.setUp(false)
 		wait := a.backoff.Down(time.Now())
 		a.log.Warn("irc: disconnected, reconnecting", "err", err, "retry_in", wait)
@@ -231,12 +303,39 @@ func (a *Adapter) Send(ctx context.Context, r bot.Reply) error {
 	a.mu.Unlock()
 	a.sendMu.Lock()
 	defer a.sendMu.Unlock()
+	limit := c.MaxEventLength() - (&girc.Event{Command: girc.PRIVMSG, Params: []string{target, ""}}).LenOpts(false) - 8
 	for _, line := range strings.Split(strings.TrimRight(r.Text, "\n"), "\n") {
 		line = strings.TrimRight(line, "\r")
 		if line == "" {
 			line = " " // keep blank lines of the output
 		}
-		c.Cmd.Message(target, line)
+		for _, part := range splitLine(line, limit) {
+			if err := a.lim.Wait(ctx); err != nil {
+				return fmt.Errorf("send to %s: %w", target, err)
+			}
+			c.Cmd.Message(target, part)
+		}
 	}
 	return nil
+}
+
+// splitLine cuts line into parts of at most limit bytes, at a space when
+// there is one in the second half of a part, else at a rune boundary.
+func splitLine(line string, limit int) []string {
+	limit = max(limit, 32)
+	var parts []string
+	for len(line) > limit {
+		cut := limit
+		for cut > 0 && !utf8.RuneStart(line[cut]) {
+			cut--
+		}
+		if sp := strings.LastIndexByte(line[:cut], ' '); sp > cut/2 {
+			parts = append(parts, line[:sp])
+			line = line[sp+1:]
+			continue
+		}
+		parts = append(parts, line[:cut])
+		line = line[cut:]
+	}
+	return append(parts, line)
 }
