@@ -8,7 +8,8 @@ import (
 )
 
 // auditWriter records audit entries off the reply path: runs hand it their
-// entry and go on; it commits whatever has gathered in one transaction.
+// entry and go on; it commits whatever has gathered within auditDelay (or
+// auditBatch entries) in one transaction.
 // Its queue blocks when full rather than drop an entry.
 type auditWriter struct {
 	store *Store
@@ -25,6 +26,10 @@ type auditItem struct {
 const auditQueue = 4096
 const auditBatch = 512
 
+// auditDelay is how long the writer gathers entries before it commits:
+// what a kill -9 may lose is at most the entries of this last stretch.
+const auditDelay = 10 * time.Millisecond
+
 func newAuditWriter(s *Store, log *slog.Logger) *auditWriter {
 	a := &auditWriter{store: s, log: log, ch: make(chan auditItem, auditQueue), done: make(chan struct{})}
 	go a.run()
@@ -35,16 +40,37 @@ func (a *auditWriter) run() {
 	defer close(a.done)
 	batch := make([]AuditEntry, 0, auditBatch)
 	var syncs []chan struct{}
+	add := func(it auditItem) {
+		if it.sync != nil {
+			syncs = append(syncs, it.sync)
+		} else {
+			batch = append(batch, it.entry)
+		}
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for item := range a.ch {
 		batch, syncs = batch[:0], syncs[:0]
-		add := func(it auditItem) {
-			if it.sync != nil {
-				syncs = append(syncs, it.sync)
-			} else {
-				batch = append(batch, it.entry)
-			}
-		}
 		add(item)
+		// Gather for up to auditDelay, so that runs a few milliseconds
+		// apart share one commit (one fsync) instead of paying one each;
+		// someone waiting (history, shutdown) ends the wait at once.
+		if len(syncs) == 0 {
+			timer.Reset(auditDelay)
+		wait:
+			for len(batch) < auditBatch && len(syncs) == 0 {
+				select {
+				case it, ok := <-a.ch:
+					if !ok {
+						break wait
+					}
+					add(it)
+				case <-timer.C:
+					break wait
+				}
+			}
+			timer.Stop()
+		}
 	gather:
 		for len(batch) < auditBatch {
 			select {

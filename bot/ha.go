@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -37,31 +38,57 @@ func (b *Bot) runKey() string {
 	return strconv.FormatInt(b.started.UnixNano(), 36) + "-" + strconv.FormatUint(b.runSeq.n.Add(1), 36)
 }
 
-// trackRuns keeps a record of every script run while it goes.
+// trackRunsAfter is how long a run goes before its record is written: a
+// run shorter than that (most are a few milliseconds) costs the store
+// nothing, at the price of not being reported as interrupted when the bot
+// is killed within that time.
+const trackRunsAfter = 250 * time.Millisecond
+
+// trackRuns keeps a record of every script run that lasts while it goes.
 func (b *Bot) trackRuns(next Handler) Handler {
 	return HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) error {
 		if b.store == nil || r.Target.Source == "builtin" || r.Target.Source == "chain" {
 			return next.Handle(ctx, w, r)
 		}
-		key := b.runKey()
-		m := r.Message
-		rec := runRecord{Command: r.Target.Name, Text: r.Command, User: m.User, Channel: m.Channel,
-			Thread: replyThread(m), Via: m.Via, Trigger: string(r.Trigger), Started: r.Started}
-		// The record is written beside the run, not before it, so that a
-		// quick command's reply does not wait for a commit; it is cleared
-		// once the run (and its reply) is done.
-		recorded := make(chan struct{})
-		go func() {
-			defer close(recorded)
+		var (
+			mu      sync.Mutex
+			written bool
+			ended   bool
+			key     string
+		)
+		put := func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if ended {
+				return // the run ended while the timer was firing
+			}
+			key = b.runKey()
+			m := r.Message
+			rec := runRecord{Command: r.Target.Name, Text: r.Command, User: m.User, Channel: m.Channel,
+				Thread: replyThread(m), Via: m.Via, Trigger: string(r.Trigger), Started: r.Started}
 			if err := b.store.putJSON(bucketRuns, key, rec); err != nil {
 				b.log.Warn("record run in flight", "command", r.Target.Name, "err", err)
+				return
 			}
-		}()
+			written = true
+		}
+		// The timer's function is the only goroutine it makes; Stop, or
+		// the lock once it has fired, orders it before the clean-up.
+		timer := time.AfterFunc(trackRunsAfter, put)
 		err := next.Handle(ctx, w, r)
+		if timer.Stop() {
+			return err
+		}
+		// A run that lasted: its record is cleared beside what follows,
+		// so that nothing after the reply waits for a commit.
 		b.tracking.Go(func() {
-			<-recorded
-			if _, derr := b.store.deleteKey(bucketRuns, key); derr != nil {
-				b.log.Warn("clear run in flight", "command", r.Target.Name, "err", derr)
+			mu.Lock()
+			defer mu.Unlock()
+			ended = true
+			if written {
+				if _, derr := b.store.deleteKey(bucketRuns, key); derr != nil {
+					b.log.Warn("clear run in flight", "command", r.Target.Name, "err", derr)
+				}
 			}
 		})
 		return err
