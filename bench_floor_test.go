@@ -26,6 +26,16 @@ const (
 	floorLoop = `while IFS= read -r line; do case $line in "echo "*) ./echob.sh "${line#echo }";; ping) echo PONG;; esac; done`
 )
 
+// benchBinary lets WIREBOT_BENCH_BINARY name another build (an older
+// commit's) to drive instead, for before/after figures from one driver.
+func benchBinary(b *testing.B) {
+	if v := os.Getenv("WIREBOT_BENCH_BINARY"); v != "" {
+		old := binary
+		binary = v
+		b.Cleanup(func() { binary = old })
+	}
+}
+
 // floorDir is a scripts folder with both echo scripts and 198 fillers.
 func floorDir(b *testing.B) string {
 	dir := b.TempDir()
@@ -153,6 +163,7 @@ func lines(format string, n int) string {
 // #!/bin/bash), 200 echos at once, 1,000 and 10,000 pings, idle and peak
 // memory, each against the bash floor of the same iteration.
 func BenchmarkVsFloor(b *testing.B) {
+	benchBinary(b)
 	dir := floorDir(b)
 	var (
 		idle, peak                                []float64
@@ -167,7 +178,9 @@ func BenchmarkVsFloor(b *testing.B) {
 		floor := startFloor(b, dir)
 		floor.send("ping")
 		floor.expect("^PONG$")
-		time.Sleep(time.Second)
+		// Idle: 4 s after start, past the 2 s of quiet after which the
+		// bot gives memory back.
+		time.Sleep(4 * time.Second)
 		idle = append(idle, float64(procStatus(b, bot.cmd.Process.Pid, "VmRSS"))/1024)
 
 		var fe, ee, be []time.Duration
@@ -238,6 +251,7 @@ func BenchmarkVsFloor(b *testing.B) {
 // then all wait a minute together; the figure is their median RSS then,
 // against the bash loop's. It ignores b.N: run it with -benchtime=1x.
 func BenchmarkVsFloorRSSAfterBursts(b *testing.B) {
+	benchBinary(b)
 	dir := floorDir(b)
 	var after []time.Duration
 	var floorRSS int

@@ -30,10 +30,15 @@ import (
 	slackadapter "github.com/wirebot/wirebot/bot/slack"
 	"github.com/wirebot/wirebot/bot/web"
 	"github.com/wirebot/wirebot/handlers"
+	"github.com/wirebot/wirebot/internal/memtrim"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
+
+// quietTrim is how long the bot must hear nothing before it gives memory
+// back (internal/memtrim).
+const quietTrim = 2 * time.Second
 
 const usage = `wirebot - a lightweight ChatOps bot
 
@@ -235,6 +240,8 @@ func serveBot(ctx context.Context, cfg bot.Config, log *slog.Logger, store *bot.
 			}
 		})
 	}
+	// Memory a burst took goes back once the bot has been quiet a while.
+	wg.Go(func() { memtrim.WhenQuiet(watchCtx, quietTrim, b.Activity, memtrim.Trim) })
 	var httpSrv *web.HTTPServer
 	if cfg.HTTP.Listen != "" {
 		if httpSrv, err = web.NewHTTPServer(b, cfg.HTTP.Listen); err == nil {

@@ -179,6 +179,10 @@ func (b *Bot) currentRole() Role {
 	return b.role()
 }
 
+// Activity counts the messages seen so far: it stands still while the
+// bot is quiet.
+func (b *Bot) Activity() int64 { return b.messagesIn.Load() }
+
 // Status reports the bot's state now.
 func (b *Bot) Status() Status {
 	seen := map[*Command]bool{}
