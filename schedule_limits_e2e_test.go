@@ -13,7 +13,7 @@ import (
 )
 
 const scheduleLimitsConfig = "admins: [root]\ngroups: {ops: [alice]}\n" +
-	"chains:\n  - {name: grant, respond: '^grant (?P<who>\\S+)$', steps: [\"ping\", \"group add ops {who}\"]}\n"
+	"chains:\n  - {name: grant, respond: '^grant (?P<who>\\S+)$', steps: [\"whoami\", \"group add ops {who}\"]}\n"
 
 func scheduleLimitsBot(t *testing.T, dir, extra string) *botProc {
 	t.Helper()
