@@ -106,12 +106,12 @@ func TestSilencesFromChat(t *testing.T) {
 	}
 
 	// An admin silences any hook; with no where, all of it; for ends it.
-	p.send("/user root", "silence other for 1s")
-	p.expect(`^Silenced other for 1s, until `)
+	p.send("/user root", "silence other for 5s")
+	p.expect(`^Silenced other for 5s, until `)
 	if a := postHook(t, base, "other", `{"n":1}`); !strings.Contains(a, "silenced by") {
 		t.Errorf("other not silenced: %q", a)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for strings.Contains(postHook(t, base, "other", `{"n":2}`), "silenced by") {
 		if time.Now().After(deadline) {
 			t.Fatal("the silence did not end")
