@@ -168,7 +168,7 @@ func TestGroupChangesByAdminsOnly(t *testing.T) {
 	p.send("/user carol", "opsonly")
 	p.expect(`^ops ran$`)
 	p.send("whoami")
-	p.expect(`^You are carol \(id carol\), groups: dev, ops\.$`)
+	p.expect(`^You are carol \(id carol\), groups: dev, ops\. Principal shell:carol, no person`)
 	p.send("/user bob", "opsonly")
 	p.expect(`^Sorry bob, ops.sh is only for members of ops\.$`)
 	p.close()

@@ -178,35 +178,16 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 // when set, tells status this instance's part among several.
 func serveBot(ctx context.Context, cfg bot.Config, log *slog.Logger, store *bot.Store, role func() bot.Role,
 	stdin io.Reader, stdout io.Writer, environ []string) (err error) {
-	var adapter bot.Adapter
 	var reconnects atomic.Int64 // counted before the bot exists; read by its metrics
-	switch cfg.Adapter {
-	case "shell":
-		user := getenvFrom(environ)("USER")
-		adapter = shell.New(stdin, stdout, shell.Options{BotName: cfg.Name, User: user, Interactive: isTerminal(stdout) && isTerminal(stdin)})
-	case "slack":
-		adapter = slackadapter.New(slackadapter.Options{
-			BotToken: cfg.Slack.BotToken.Reveal(), AppToken: cfg.Slack.AppToken.Reveal(), APIURL: cfg.Slack.APIURL,
-			ListenToBots: cfg.ListenToBots, Logger: log, BotName: cfg.Name,
-			OnReconnect: func() { reconnects.Add(1) },
-		})
-	case "irc":
-		adapter = ircadapter.New(ircadapter.Options{
-			Server: cfg.IRC.Server, TLS: cfg.IRC.TLS, Nick: cfg.IRC.Nick, Password: cfg.IRC.Password.Reveal(),
-			Channels: cfg.IRC.Channels, Logger: log, OnReconnect: func() { reconnects.Add(1) },
-		})
-	case "matrix":
-		adapter, err = matrixadapter.New(matrixadapter.Options{
-			Homeserver: cfg.Matrix.Homeserver, UserID: cfg.Matrix.UserID,
-			AccessToken: cfg.Matrix.AccessToken.Reveal(), Password: cfg.Matrix.Password.Reveal(),
-			Rooms: cfg.Matrix.Rooms, BotName: cfg.Name, State: store, Logger: log,
-			OnReconnect: func() { reconnects.Add(1) },
-		})
+	var adapters []bot.Adapter
+	for _, name := range cfg.AdapterList() {
+		a, err := newAdapter(name, cfg, log, store, stdin, stdout, environ, &reconnects)
 		if err != nil {
 			return &usageError{err}
 		}
+		adapters = append(adapters, a)
 	}
-	b := bot.New(cfg, bot.Options{Adapter: adapter, Logger: log, Version: version, Store: store, Reconnects: &reconnects, Role: role})
+	b := bot.New(cfg, bot.Options{Adapters: adapters, Logger: log, Version: version, Store: store, Reconnects: &reconnects, Role: role})
 	api, err := web.NewAPI(b, store)
 	if err != nil {
 		return err
@@ -278,6 +259,34 @@ func serveBot(ctx context.Context, cfg bot.Config, log *slog.Logger, store *bot.
 	}
 	wg.Wait()
 	return err
+}
+
+// newAdapter makes the adapter called name (Validate has checked it is
+// one this build has). Each owns its connection and reconnects.
+func newAdapter(name string, cfg bot.Config, log *slog.Logger, store *bot.Store, stdin io.Reader, stdout io.Writer, environ []string, reconnects *atomic.Int64) (bot.Adapter, error) {
+	switch name {
+	case "matrix":
+		return matrixadapter.New(matrixadapter.Options{
+			Homeserver: cfg.Matrix.Homeserver, UserID: cfg.Matrix.UserID,
+			AccessToken: cfg.Matrix.AccessToken.Reveal(), Password: cfg.Matrix.Password.Reveal(),
+			Rooms: cfg.Matrix.Rooms, BotName: cfg.Name, State: store, Logger: log,
+			OnReconnect: func() { reconnects.Add(1) },
+		})
+	case "slack":
+		return slackadapter.New(slackadapter.Options{
+			BotToken: cfg.Slack.BotToken.Reveal(), AppToken: cfg.Slack.AppToken.Reveal(), APIURL: cfg.Slack.APIURL,
+			ListenToBots: cfg.ListenToBots, Logger: log, BotName: cfg.Name,
+			OnReconnect: func() { reconnects.Add(1) },
+		}), nil
+	case "irc":
+		return ircadapter.New(ircadapter.Options{
+			Server: cfg.IRC.Server, TLS: cfg.IRC.TLS, Nick: cfg.IRC.Nick, Password: cfg.IRC.Password.Reveal(),
+			Channels: cfg.IRC.Channels, Logger: log, OnReconnect: func() { reconnects.Add(1) },
+		}), nil
+	default:
+		user := getenvFrom(environ)("USER")
+		return shell.New(stdin, stdout, shell.Options{BotName: cfg.Name, User: user, Interactive: isTerminal(stdout) && isTerminal(stdin)}), nil
+	}
 }
 
 // checkFailed means check found problems in scripts: exit code 1.

@@ -186,7 +186,7 @@ func TestSlackAllowWithUserName(t *testing.T) {
 	fs.Message("U2", "D1", "secret", "")
 	expectPost(t, fs, "D1", "", "the secret")
 	fs.Message("U2", "D1", "whoami", "")
-	expectPost(t, fs, "D1", "", "You are bob (id U2), groups: ops.")
+	expectPost(t, fs, "D1", "", "You are bob (id U2), groups: ops. Principal slack:U2, no person (link one with: link PERSON).")
 	stopBot(t, p)
 }
 

@@ -2,22 +2,27 @@ package bot
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 )
 
-// Access answers who may run what. A user is named by the adapter's stable
-// id or unique user name; admins pass every @allow. Members come from the
-// config (admins, groups) plus those added in chat, less those removed in
-// chat; chat changes are kept in the store.
+// Access answers who may run what. Group members are people, principals,
+// or (when one adapter runs) that adapter's bare ids or unique user names;
+// the Directory decides who matches them. Admins pass every @allow.
+// Members come from the config (admins, groups) plus those added in chat,
+// less those removed in chat; chat changes are kept in the store.
 type Access struct {
+	dir    *Directory
 	store  *Store
 	mu     sync.RWMutex
-	config map[string][]string        // group -> members from the config; "admins" too
+	config map[string][]string        // group -> members from the config, as canonical strings; "admins" too
 	added  map[string]map[string]bool // group -> member -> added in chat
 	gone   map[string]map[string]bool // group -> member -> removed in chat
+	// current is every group's members now, parsed: what checks read.
+	current map[string][]Member
 }
 
 // groupChange is how a group's chat changes are stored.
@@ -26,57 +31,99 @@ type groupChange struct {
 	Removed []string `json:"removed"`
 }
 
-// NewAccess builds the rules from the admins and groups keys.
-func NewAccess(admins []string, groups map[string][]string) *Access {
-	a := &Access{config: map[string][]string{}, added: map[string]map[string]bool{}, gone: map[string]map[string]bool{}}
+// NewAccess builds the rules from the admins and groups keys. Entries that
+// cannot be read (a bare name while several adapters run) are left out and
+// returned as *ConfigError; Config.Validate reports the same ones.
+func NewAccess(dir *Directory, admins []string, groups map[string][]string) (*Access, error) {
+	a := &Access{dir: dir, config: map[string][]string{}, added: map[string]map[string]bool{}, gone: map[string]map[string]bool{}}
+	var errs []error
 	for name, members := range groups {
-		a.config[strings.ToLower(name)] = cleanMembers(members)
+		g := strings.ToLower(name)
+		a.config[g] = append(a.config[g], a.cleanMembers("groups."+name, members, &errs)...)
 	}
-	a.config["admins"] = append(a.config["admins"], cleanMembers(admins)...)
-	return a
+	a.config["admins"] = append(a.config["admins"], a.cleanMembers("admins", admins, &errs)...)
+	a.recompute()
+	return a, errors.Join(errs...)
 }
 
-func cleanMembers(in []string) []string {
+func (a *Access) cleanMembers(key string, in []string, errs *[]error) []string {
 	var out []string
-	for _, m := range in {
-		if m = normMember(m); m != "" {
-			out = append(out, m)
+	for _, s := range in {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		m, err := a.dir.ParseMember(s, false)
+		if err != nil {
+			*errs = append(*errs, &ConfigError{Key: key, Problem: err.Error()})
+			continue
+		}
+		if c := m.String(); !slices.Contains(out, c) {
+			out = append(out, c)
 		}
 	}
 	return out
 }
 
-func normMember(m string) string { return strings.TrimPrefix(strings.TrimSpace(m), "@") }
+// Directory returns who is who.
+func (a *Access) Directory() *Directory { return a.dir }
 
 // UseStore loads the group changes made in chat and keeps later ones there.
+// Changes stored before principals existed name bare ids; they are read as
+// the first adapter's users.
 func (a *Access) UseStore(s *Store) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.store = s
-	return s.eachJSON(bucketGroups, func(group string, data []byte) error {
+	err := s.eachJSON(bucketGroups, func(group string, data []byte) error {
 		var c groupChange
 		if err := json.Unmarshal(data, &c); err != nil {
 			return fmt.Errorf("group %s in the store: %w", group, err)
 		}
-		a.added[group], a.gone[group] = set(c.Added), set(c.Removed)
+		a.added[group], a.gone[group] = a.legacySet(c.Added), a.legacySet(c.Removed)
 		return nil
 	})
+	a.recompute()
+	return err
 }
 
-func set(items []string) map[string]bool {
+func (a *Access) legacySet(items []string) map[string]bool {
 	m := map[string]bool{}
 	for _, it := range items {
-		m[it] = true
+		if mem, err := a.dir.ParseMember(it, true); err == nil {
+			m[mem.String()] = true
+		}
 	}
 	return m
 }
 
-func is(u User, who string) bool {
-	who = normMember(who)
-	return who != "" && (who == u.ID || strings.EqualFold(who, u.Name))
+// SetCaseMapping re-reads IRC entries under the server's case mapping.
+func (a *Access) SetCaseMapping(cm CaseMapping) {
+	a.dir.SetCaseMapping(cm)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.recompute()
 }
 
-// members lists a group's members now. a.mu must be held.
+// recompute parses every group's members into a.current. a.mu must be
+// held for writing (or a not yet shared).
+func (a *Access) recompute() {
+	cur := map[string][]Member{}
+	for _, g := range a.groupNames() {
+		for _, s := range a.members(g) {
+			m, err := a.dir.ParseMember(s, true)
+			if err != nil {
+				continue
+			}
+			if m.Bare != "" {
+				m.norm = NormalizeID(m.Principal.Adapter, m.Bare, a.dir.CaseMapping())
+			}
+			cur[g] = append(cur[g], m)
+		}
+	}
+	a.current = cur
+}
+
+// members lists a group's members now, as strings. a.mu must be held.
 func (a *Access) members(group string) []string {
 	var out []string
 	for _, m := range a.config[group] {
@@ -100,7 +147,20 @@ func (a *Access) IsAdmin(u User) bool { return a.InGroup(u, "admins") }
 func (a *Access) InGroup(u User, group string) bool {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return slices.ContainsFunc(a.members(strings.ToLower(group)), func(w string) bool { return is(u, w) })
+	return a.inGroup(u, group)
+}
+
+func (a *Access) inGroup(u User, group string) bool {
+	ms, ok := a.current[group]
+	if !ok {
+		ms = a.current[strings.ToLower(group)]
+	}
+	for _, m := range ms {
+		if a.dir.Matches(m, u) {
+			return true
+		}
+	}
+	return false
 }
 
 // Allowed reports whether u may run a command limited to groups: anyone
@@ -123,7 +183,7 @@ func (a *Access) Groups(u User) []string {
 	defer a.mu.RUnlock()
 	var out []string
 	for _, g := range a.groupNames() {
-		if slices.ContainsFunc(a.members(g), func(w string) bool { return is(u, w) }) {
+		if a.inGroup(u, g) {
 			out = append(out, g)
 		}
 	}
@@ -156,6 +216,39 @@ func (a *Access) All() map[string][]string {
 	return out
 }
 
+// Resolved returns every group with who its members are: people with their
+// principals, principals as themselves.
+func (a *Access) Resolved() map[string][]string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := map[string][]string{}
+	for _, g := range a.groupNames() {
+		var list []string
+		for _, m := range a.current[g] {
+			list = append(list, a.describe(m))
+		}
+		out[g] = list
+	}
+	return out
+}
+
+func (a *Access) describe(m Member) string {
+	switch {
+	case m.Person != "":
+		var ps []string
+		for _, p := range a.dir.Principals(m.Person) {
+			ps = append(ps, p.String())
+		}
+		return fmt.Sprintf("%s (%s)", m.Person, strings.Join(ps, ", "))
+	case m.ByName:
+		return fmt.Sprintf("%s (user name)", m.Principal)
+	case m.Bare != "":
+		return fmt.Sprintf("%s (%s id or user name)", m.Bare, m.Principal.Adapter)
+	default:
+		return m.Principal.String()
+	}
+}
+
 // Add puts member in group, persisting the change. It reports false when
 // the member was already there.
 func (a *Access) Add(group, member string) (bool, error) {
@@ -169,10 +262,15 @@ func (a *Access) Remove(group, member string) (bool, error) {
 }
 
 func (a *Access) change(group, member string, add bool) (bool, error) {
-	group, member = strings.ToLower(strings.TrimSpace(group)), normMember(member)
-	if group == "" || member == "" {
+	group = strings.ToLower(strings.TrimSpace(group))
+	if group == "" || strings.TrimSpace(member) == "" {
 		return false, fmt.Errorf("group and user must not be empty")
 	}
+	mem, err := a.dir.ParseMember(member, false)
+	if err != nil {
+		return false, err
+	}
+	member = mem.String()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	present := slices.Contains(a.members(group), member)
@@ -198,6 +296,7 @@ func (a *Access) change(group, member string, add bool) (bool, error) {
 		}
 	}
 	a.added[group], a.gone[group] = added, gone
+	a.recompute()
 	return true, nil
 }
 

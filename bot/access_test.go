@@ -7,13 +7,17 @@ import (
 
 func TestGroupMembership(t *testing.T) {
 	s := openTemp(t, 10)
-	a := NewAccess([]string{"root", "@U0ADMIN"}, map[string][]string{"Ops": {"alice", "U2"}})
+	dir := testDirectory(t, []string{"slack"}, nil)
+	a, err := NewAccess(dir, []string{"root", "@U0ADMIN"}, map[string][]string{"Ops": {"alice", "U2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := a.UseStore(s); err != nil {
 		t.Fatal(err)
 	}
-	alice, bob := User{ID: "U1", Name: "alice"}, User{ID: "U2", Name: "bob"}
-	carol := User{ID: "U3", Name: "Carol"}
-	admin := User{ID: "U0ADMIN", Name: "someone"}
+	alice, bob := user("slack", "U1", "alice"), user("slack", "U2", "bob")
+	carol := user("slack", "U3", "carol")
+	admin := user("slack", "U0ADMIN", "someone")
 
 	steps := []struct {
 		do      func() (bool, error)
@@ -53,7 +57,10 @@ func TestGroupMembership(t *testing.T) {
 	}
 	check(a)
 	// The chat changes come back from the store.
-	b := NewAccess([]string{"root", "@U0ADMIN"}, map[string][]string{"ops": {"alice", "U2"}})
+	b, err := NewAccess(dir, []string{"root", "@U0ADMIN"}, map[string][]string{"ops": {"alice", "U2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := b.UseStore(s); err != nil {
 		t.Fatal(err)
 	}

@@ -104,14 +104,14 @@ func (a Approval) runsAs() User {
 	case AsWebhook:
 		return WebhookUser
 	}
-	return a.Requester
+	return a.requester()
 }
 
 // runsAsFor names the engine identity r runs as, if any: the scheduler
 // (the only user the engine trusts) or a webhook.
 func runsAsFor(r *Request) string {
 	switch {
-	case r.Message.User.Trusted:
+	case r.Message.User.Principal == SchedulerPrincipal:
 		return AsScheduler
 	case r.Hook != "":
 		return AsWebhook
@@ -122,6 +122,53 @@ func runsAsFor(r *Request) string {
 // errStillWaiting is a run from a schedule or webhook whose earlier request
 // still waits for approval: nothing new is asked, run or audited.
 var errStillWaiting = fmt.Errorf("an earlier request still waits: %w", ErrPending)
+
+// requester is who asked, as a principal: requests kept before principals
+// existed have none, and are read as the adapter they were asked on.
+func (a Approval) requester() User {
+	u := a.Requester
+	if u.Principal.IsZero() && u.ID != "" && a.Adapter != "" {
+		u.Principal = Principal{Adapter: a.Adapter, ID: NormalizeID(a.Adapter, u.ID, CaseRFC1459)}
+	}
+	return u
+}
+
+// Who names a user for the audit log, history and schedules: the name the
+// network shows, then the principal and the person, which is what counts:
+// "bob (irc:bob)", "alice (person alice, slack:U024BE7LH)".
+func Who(u User) string {
+	switch {
+	case u.Principal.IsZero():
+		return u.Name
+	case u.Person != "":
+		return u.Name + " (person " + u.Person + ", " + u.Principal.String() + ")"
+	default:
+		return u.Name + " (" + u.Principal.String() + ")"
+	}
+}
+
+// who names u in the audit log: the name while one adapter runs (as it
+// always was), Who(u) when several do.
+func (b *Bot) who(u User) string {
+	if len(b.adapters) == 1 {
+		return u.Name
+	}
+	return Who(u)
+}
+
+// notify announces text in approvals.notify, except in the channel where
+// it was said already (from).
+func (b *Bot) notify(ctx context.Context, from Target, text string) {
+	for _, t := range b.Targets(b.cfg.Approvals.Notify) {
+		if t.Adapter == from.Adapter && (t.Channel.ID == from.Channel.ID || t.Channel.Name == from.Channel.Name) {
+			continue
+		}
+		a := b.adapterFor(t.Adapter)
+		if err := a.Send(ctx, Reply{Channel: t.Channel, Text: text}); err != nil {
+			b.log.Error("announce approval", "adapter", a.Name(), "channel", t.Channel.Label(), "err", err)
+		}
+	}
+}
 
 // ApprovalPoster is an optional ability: an adapter that can post an
 // approval request with Approve and Deny buttons. A click must come back
@@ -195,13 +242,15 @@ func (b *Bot) requestApproval(ctx context.Context, w ResponseWriter, r *Request)
 		m.User.Name, a.What(), a.origin(), strings.Join(a.Groups, " or "), strings.Join(a.Groups, " or "), m.User.Name,
 		a.ID, a.ID, b.cfg.Approvals.TTL)
 	reply := Reply{Channel: m.Channel, Thread: replyThread(m), Text: text, Via: m.Via}
-	if p, ok := b.adapter.(ApprovalPoster); ok {
+	if p, ok := b.adapterFor(m.Adapter).(ApprovalPoster); ok {
 		if err := p.SendApproval(ctx, reply, a.ID); err != nil {
 			b.log.Error("post approval request", "err", err)
 		}
 	} else {
 		_ = w.Reply(ctx, text)
 	}
+	b.notify(ctx, Target{Adapter: m.Adapter, Channel: m.Channel}, fmt.Sprintf("%s (on %s) asked to run %q (%s), which needs approval by %s: `approve %s` or `deny %s`.",
+		Who(m.User), b.targetLabel(Target{Adapter: m.Adapter, Channel: m.Channel}), r.Command, r.Target.Name, strings.Join(a.Groups, " or "), a.ID, a.ID))
 	return fmt.Errorf("%s %s: %w", r.Target.Name, a.ID, ErrPending)
 }
 
@@ -251,9 +300,10 @@ func (b *Bot) expired(a Approval, late string) {
 	if late != "" {
 		text = fmt.Sprintf("Request %s (%s, asked by %s) expired without approval; %s tried to approve it too late.", a.ID, a.label(), a.Requester.Name, late)
 	}
-	b.send(Message{Channel: ch, Thread: a.Thread}, text)
+	b.send(Message{Adapter: b.adapterName(a.Adapter), Channel: ch, Thread: a.Thread}, text)
 	if b.audit != nil {
 		b.audit.Record(AuditEntry{Time: time.Now().UTC(), User: a.Requester.Name, UserID: a.Requester.ID,
+			Principal: a.requester().Principal, Person: a.Requester.Person, Adapter: a.Adapter,
 			Channel: channelLabel(a.Channel), Trigger: string(a.Trigger), Command: a.Target, Text: a.Command,
 			ApprovalID: a.ID, Outcome: "expired", Exit: -1, Note: late})
 	}
@@ -302,7 +352,7 @@ func (b *Bot) Approve(approver User, id string) (Approval, error) {
 		switch {
 		case time.Now().After(a.Expires):
 			return nil // taken away below, and reported as expired
-		case approver.ID == a.Requester.ID:
+		case b.dir.Same(approver, a.requester()):
 			return &ApprovalError{Msg: fmt.Sprintf("Sorry %s, you cannot approve your own request; someone else in %s must.", approver.Name, strings.Join(a.Groups, " or "))}
 		case !b.access.CanApprove(approver, a.Groups):
 			return &ApprovalError{Msg: fmt.Sprintf("Sorry %s, only members of %s may approve %s.", approver.Name, strings.Join(a.Groups, " or "), id)}
@@ -321,8 +371,8 @@ func (b *Bot) Approve(approver User, id string) (Approval, error) {
 			id, a.Expires.Local().Format("15:04:05"), a.Requester.Name, channelLabel(a.Channel)), Err: ErrExpired}
 	}
 	r := &Request{
-		Message: Message{Text: a.Text, User: a.runsAs(), Channel: a.Channel, Thread: a.Thread, Adapter: a.Adapter},
-		Command: a.Command, Kind: a.Kind, Trigger: a.Trigger, Approver: approver.Name, ApprovalID: a.ID,
+		Message: Message{Text: a.Text, User: a.runsAs(), Channel: a.Channel, Thread: a.Thread, Adapter: b.adapterName(a.Adapter)},
+		Command: a.Command, Kind: a.Kind, Trigger: a.Trigger, Approver: b.who(approver), ApprovalID: a.ID,
 		Schedule: a.Schedule, Hook: a.Hook, Stdin: a.Stdin, Env: a.Env,
 	}
 	r.Message.Channel.Direct = a.Direct
@@ -355,6 +405,19 @@ func (b *Bot) directTarget(a Approval) *Command {
 	return nil
 }
 
+// AnnounceApproval tells where request a was asked, and approvals.notify,
+// that approver signed it off; from is where the approver said so (told
+// already).
+func (b *Bot) AnnounceApproval(ctx context.Context, a Approval, approver User, from Target) {
+	asked := Target{Adapter: b.adapterName(a.Adapter), Channel: a.Channel}
+	asked.Channel.Direct = a.Direct
+	text := fmt.Sprintf("%s approved %s: running %s for %s.", Who(approver), a.ID, a.What(), Who(a.runsAs()))
+	if from.Adapter != asked.Adapter || from.Channel.ID != asked.Channel.ID {
+		b.send(Message{Adapter: asked.Adapter, Channel: asked.Channel, Thread: a.Thread}, text)
+	}
+	b.notify(ctx, from, text)
+}
+
 // resolve finds the route for r's command text that runs target.
 func (b *Bot) resolve(r *Request, target string) bool {
 	t := b.Table()
@@ -380,7 +443,7 @@ func (b *Bot) Deny(who User, id, reason string) (Approval, error) {
 	var a Approval
 	err := b.store.takeJSON(bucketApprovals, id, &a, func() error {
 		// A schedule or webhook of the operator's is nobody who could deny.
-		own := a.As == "" && who.ID == a.Requester.ID
+		own := a.As == "" && b.dir.Same(who, a.requester())
 		if !own && !b.access.CanApprove(who, a.Groups) {
 			return &ApprovalError{Msg: fmt.Sprintf("Sorry %s, only %s or a member of %s may deny %s.", who.Name, a.Requester.Name, strings.Join(a.Groups, " or "), id)}
 		}
@@ -394,8 +457,9 @@ func (b *Bot) Deny(who User, id, reason string) (Approval, error) {
 	}
 	if b.audit != nil {
 		b.audit.Record(AuditEntry{Time: time.Now().UTC(), User: a.Requester.Name, UserID: a.Requester.ID,
+			Principal: a.requester().Principal, Person: a.Requester.Person, Adapter: a.Adapter,
 			Channel: channelLabel(a.Channel), Trigger: string(a.Trigger), Command: a.Target, Text: a.Command,
-			Approver: who.Name, ApprovalID: a.ID, Outcome: "denied", Exit: -1, Note: reason})
+			Approver: b.who(who), ApprovalID: a.ID, Outcome: "denied", Exit: -1, Note: reason})
 	}
 	return a, nil
 }

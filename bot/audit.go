@@ -134,7 +134,8 @@ func (b *Bot) auditRuns(next Handler) Handler {
 		}
 		m := r.Message
 		b.audit.Record(AuditEntry{
-			Time: r.Started.UTC(), User: m.User.Name, UserID: m.User.ID, Channel: channelLabel(m.Channel),
+			Time: r.Started.UTC(), User: m.User.Name, UserID: m.User.ID, Principal: m.User.Principal, Person: m.User.Person,
+			Adapter: m.Adapter, Channel: channelLabel(m.Channel),
 			Trigger: string(r.Trigger), Command: r.Target.Name, Text: r.Command, Args: r.Args,
 			Approver: r.Approver, ApprovalID: r.ApprovalID, Outcome: Outcome(err), Exit: exit,
 			Duration: time.Since(r.Started), Chain: r.Chain,
@@ -148,6 +149,30 @@ func (b *Bot) SyncAudit(ctx context.Context) {
 	if b.audit != nil {
 		b.audit.Sync(ctx)
 	}
+}
+
+// Who returns who ran e as a user, for history's filter: its principal
+// and person, or for entries kept before principals existed, the first
+// adapter's user of that id; the scheduler's and webhooks' runs of then
+// are the bot's own principals, never a chat user's.
+func (e *AuditEntry) Who(defaultAdapter string) User {
+	u := User{ID: e.UserID, Name: e.User, Principal: e.Principal, Person: e.Person}
+	if !u.Principal.IsZero() || e.UserID == "" {
+		return u
+	}
+	switch {
+	case e.Trigger == string(TriggerCron) && e.UserID == "scheduler":
+		u.Principal = SchedulerPrincipal
+	case e.Trigger == string(TriggerWebhook) && e.UserID == "webhook":
+		u.Principal = WebhookPrincipal
+	default:
+		adapter := e.Adapter
+		if adapter == "" {
+			adapter = defaultAdapter
+		}
+		u.Principal = Principal{Adapter: adapter, ID: NormalizeID(adapter, e.UserID, CaseRFC1459)}
+	}
+	return u
 }
 
 func channelLabel(c Channel) string {

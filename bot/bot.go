@@ -17,19 +17,23 @@ import (
 	"time"
 )
 
-// Bot routes messages from one adapter to commands.
+// Bot routes messages from its adapters to commands. Several adapters may
+// run at once; each owns its connection, all feed the one request path, and
+// replies go back through the adapter a message came from.
 type Bot struct {
-	cfg     Config
-	log     *slog.Logger
-	adapter Adapter
-	version string
-	started time.Time
-	pool    *Pool
-	access  *Access
-	store   *Store
-	audit   *auditWriter
-	sched   *Scheduler
-	metrics *Metrics
+	cfg      Config
+	log      *slog.Logger
+	adapters []Adapter          // the first is the default (bare channels)
+	byName   map[string]Adapter // adapters by name
+	dir      *Directory
+	version  string
+	started  time.Time
+	pool     *Pool
+	access   *Access
+	store    *Store
+	audit    *auditWriter
+	sched    *Scheduler
+	metrics  *Metrics
 	// reconnects counts adapter reconnects (the adapter's callback adds).
 	reconnects *atomic.Int64
 	handler    Handler // the middleware chain around Request.Target.Handler
@@ -63,7 +67,10 @@ type Bot struct {
 
 // Options are what New needs besides the config.
 type Options struct {
-	Adapter Adapter
+	// Adapters are the chat networks, the default first. Adapter, when
+	// set, is one more (the only one, for callers of old).
+	Adapters []Adapter
+	Adapter  Adapter
 	// Store, when set, keeps the audit log (and is what built-ins use).
 	Store *Store
 	// Reconnects, when set, is the adapter's reconnect count for metrics.
@@ -83,17 +90,36 @@ func New(cfg Config, o Options) *Bot {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	adapters := slices.Clone(o.Adapters)
+	if o.Adapter != nil {
+		adapters = append(adapters, o.Adapter)
+	}
 	b := &Bot{
 		cfg:        cfg,
 		log:        log,
-		adapter:    o.Adapter,
+		adapters:   adapters,
+		byName:     map[string]Adapter{},
 		version:    o.Version,
 		started:    time.Now(),
 		pool:       NewPool(cfg.Scripts.MaxConcurrent),
-		access:     NewAccess(cfg.Admins, cfg.Groups),
 		store:      o.Store,
 		reconnects: o.Reconnects,
 		role:       o.Role,
+	}
+	names := make([]string, len(adapters))
+	for i, a := range adapters {
+		names[i] = a.Name()
+		b.byName[a.Name()] = a
+	}
+	dir, err := NewDirectory(names, cfg.People)
+	if err != nil {
+		log.Error("people", "err", err) // Validate reports it before a bot is made
+		dir, _ = NewDirectory(names, nil)
+	}
+	b.dir = dir
+	b.access, err = NewAccess(dir, cfg.Admins, cfg.Groups)
+	if err != nil {
+		log.Error("groups", "err", err)
 	}
 	if o.Store != nil {
 		b.audit = newAuditWriter(o.Store, log)
@@ -103,6 +129,7 @@ func New(cfg Config, o Options) *Bot {
 	}
 	b.runCtx, b.cancelRun = context.WithCancel(context.Background())
 	loc, err := LoadLocation(cfg.Timezone)
+
 	if err != nil {
 		log.Error("time zone, using the host's", "err", err)
 		loc = time.Local
@@ -130,6 +157,35 @@ func (b *Bot) Store() *Store { return b.store }
 
 // Access returns the bot's access rules.
 func (b *Bot) Access() *Access { return b.access }
+
+// Directory returns who is who: people, principals, links.
+func (b *Bot) Directory() *Directory { return b.dir }
+
+// Adapters returns the adapters, the default first.
+func (b *Bot) Adapters() []Adapter { return b.adapters }
+
+// adapterFor returns the adapter called name; the default one when no
+// adapter has that name.
+func (b *Bot) adapterFor(name string) Adapter {
+	if a, ok := b.byName[name]; ok {
+		return a
+	}
+	return b.adapters[0]
+}
+
+// adapterName is the name of the adapter called name, or the default's.
+func (b *Bot) adapterName(name string) string {
+	if _, ok := b.byName[name]; ok {
+		return name
+	}
+	return b.adapters[0].Name()
+}
+
+// Adapter returns the adapter called name, if it runs.
+func (b *Bot) Adapter(name string) (Adapter, bool) {
+	a, ok := b.byName[name]
+	return a, ok
+}
 
 // Register adds routes that stay for the bot's life (built-ins, chains).
 // They take precedence over script routes.
@@ -163,7 +219,8 @@ func (b *Bot) Table() *Table { return b.table.Load() }
 type Status struct {
 	Version  string
 	Uptime   time.Duration
-	Adapter  string
+	Adapter  string // the adapters' names, comma-separated
+	Adapters []AdapterState
 	Scripts  int
 	InFlight int
 	Queued   int
@@ -192,10 +249,16 @@ func (b *Bot) Status() Status {
 		}
 	}
 	running, queued := b.pool.Stats()
+	states := b.AdapterStates()
+	names := make([]string, len(states))
+	for i, st := range states {
+		names[i] = st.Name
+	}
 	return Status{
 		Version:  b.version,
 		Uptime:   time.Since(b.started),
-		Adapter:  b.adapter.Name(),
+		Adapter:  strings.Join(names, ", "),
+		Adapters: states,
 		Scripts:  len(seen),
 		InFlight: running,
 		Queued:   queued,
@@ -204,8 +267,31 @@ func (b *Bot) Status() Status {
 	}
 }
 
-// Run connects the adapter and serves until ctx is done or the adapter's
-// input ends, then shuts down in order: stop intake, drain runs, flush
+// AdapterState is whether one adapter is connected.
+type AdapterState struct {
+	Name      string
+	Connected bool
+}
+
+// AdapterStates reports each adapter's connection, the default first.
+func (b *Bot) AdapterStates() []AdapterState {
+	out := make([]AdapterState, len(b.adapters))
+	for i, a := range b.adapters {
+		c, isC := a.(Connected)
+		out[i] = AdapterState{Name: a.Name(), Connected: !isC || c.Connected()}
+	}
+	return out
+}
+
+// adapterDone is how one adapter's Run ended.
+type adapterDone struct {
+	name string
+	err  error
+}
+
+// Run connects every adapter and serves until ctx is done or one adapter
+// stops (the shell's input ends, or an adapter fails for good), then shuts
+// down in order: stop intake, drain runs, stop the other adapters, flush
 // replies. At the end of input it waits for every run; on ctx done runs get
 // shutdown_grace, then are stopped.
 func (b *Bot) Run(ctx context.Context) error {
@@ -215,14 +301,24 @@ func (b *Bot) Run(ctx context.Context) error {
 	if err := b.sched.start(); err != nil {
 		return err
 	}
-	b.log.Info("wirebot started", "version", b.version, "adapter", b.adapter.Name(), "scripts", b.Status().Scripts)
+	b.log.Info("wirebot started", "version", b.version, "adapter", b.Status().Adapter, "scripts", b.Status().Scripts)
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	var sweeper sync.WaitGroup
 	if b.store != nil {
 		sweeper.Go(func() { b.sweepApprovals(sweepCtx) })
 		sweeper.Go(func() { b.reportInterrupted(sweepCtx) })
 	}
-	err := b.adapter.Run(ctx, b)
+	actx, stopAdapters := context.WithCancel(ctx)
+	defer stopAdapters()
+	done := make(chan adapterDone, len(b.adapters))
+	var running sync.WaitGroup
+	for _, a := range b.adapters {
+		running.Go(func() {
+			done <- adapterDone{a.Name(), a.Run(actx, &adapterInbox{b: b, name: a.Name()})}
+		})
+	}
+	first := <-done
+	err := first.err
 	stopSweep()
 	sweeper.Wait()
 	b.intake.Lock()
@@ -230,7 +326,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	b.intake.Unlock()
 	b.sched.stop()
 	if err != nil && !errors.Is(err, context.Canceled) {
-		b.log.Error("adapter stopped", "adapter", b.adapter.Name(), "err", err)
+		b.log.Error("adapter stopped", "adapter", first.name, "err", err)
 	}
 	if ctx.Err() == nil && err == nil {
 		// End of input: finish what was asked for.
@@ -240,21 +336,51 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 	b.cancelRun()
 	b.tracking.Wait()
+	stopAdapters()
+	running.Wait()
+	close(done)
+	for d := range done {
+		if d.err != nil && !errors.Is(d.err, context.Canceled) {
+			b.log.Warn("adapter stopped", "adapter", d.name, "err", d.err)
+		}
+	}
 	if b.audit != nil {
 		b.audit.Close()
 	}
-	if f, ok := b.adapter.(Flusher); ok {
-		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if ferr := f.Flush(fctx); ferr != nil {
-			b.log.Warn("flush replies", "adapter", b.adapter.Name(), "err", ferr)
+	fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, a := range b.adapters {
+		if f, ok := a.(Flusher); ok {
+			if ferr := f.Flush(fctx); ferr != nil {
+				b.log.Warn("flush replies", "adapter", a.Name(), "err", ferr)
+			}
 		}
 	}
 	b.log.Info("wirebot stopped")
 	if err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("run adapter %s: %w", b.adapter.Name(), err)
+		return fmt.Errorf("run adapter %s: %w", first.name, err)
 	}
 	return nil
+}
+
+// adapterInbox is what one adapter delivers to: it stamps every message
+// with that adapter's name, so no adapter can speak for another, nor as
+// one of the bot's own (wirebot:) principals.
+type adapterInbox struct {
+	b    *Bot
+	name string
+}
+
+func (in *adapterInbox) Receive(ctx context.Context, m Message) {
+	m.Adapter = in.name
+	in.b.receive(ctx, m)
+}
+
+// SetCaseMapping passes an IRC server's CASEMAPPING on to the directory.
+func (in *adapterInbox) SetCaseMapping(adapter string, cm CaseMapping) {
+	if adapter == in.name {
+		in.b.access.SetCaseMapping(cm)
+	}
 }
 
 // drain waits up to grace for runs to finish, then stops the rest.
@@ -274,9 +400,31 @@ func (b *Bot) drain(grace time.Duration) {
 	<-done
 }
 
-// Receive routes one message. Built-ins answer before it returns; scripts
-// are started in the pool.
+// Receive routes one message from the adapter m.Adapter names (the default
+// adapter when it names none that runs). Built-ins answer before it
+// returns; scripts are started in the pool.
 func (b *Bot) Receive(ctx context.Context, m Message) {
+	m.Adapter = b.adapterName(m.Adapter)
+	b.receive(ctx, m)
+}
+
+// stamp sets the sender's principal and person. m.Adapter is the adapter
+// that delivered m, never the bot's own kind.
+func (b *Bot) stamp(m *Message) {
+	if m.User.ID == "" {
+		m.User.Principal, m.User.Person = Principal{}, ""
+		return
+	}
+	cm := CaseRFC1459
+	if m.Adapter == "irc" {
+		cm = b.dir.CaseMapping()
+	}
+	m.User.Principal = Principal{Adapter: m.Adapter, ID: NormalizeID(m.Adapter, m.User.ID, cm)}
+	m.User.Person = b.dir.PersonOf(m.User)
+}
+
+func (b *Bot) receive(ctx context.Context, m Message) {
+	b.stamp(&m)
 	b.intake.RLock()
 	defer b.intake.RUnlock()
 	if b.stopping {
@@ -364,9 +512,7 @@ func (b *Bot) start(r *Request) {
 }
 
 func (b *Bot) send(m Message, text string) {
-	if err := b.adapter.Send(b.runCtx, Reply{Channel: m.Channel, Thread: replyThread(m), Text: text, Via: m.Via}); err != nil {
-		b.log.Error("send reply", "adapter", b.adapter.Name(), "channel", m.Channel.Name, "err", err)
-	}
+	_ = (&replyWriter{b: b, m: m}).Reply(b.runCtx, text) // logged there
 }
 
 // replyThread is where replies to m go: its thread, or for a top-level
@@ -382,13 +528,21 @@ func (w *replyWriter) Reply(ctx context.Context, text string) error {
 	if strings.TrimSpace(text) == "" {
 		return nil
 	}
-	err := w.b.adapter.Send(ctx, Reply{Channel: w.m.Channel, Thread: replyThread(w.m), Text: text, Via: w.m.Via})
+	a := w.b.adapterFor(w.m.Adapter)
+	err := a.Send(ctx, Reply{Channel: w.m.Channel, Thread: replyThread(w.m), Text: text, Via: w.m.Via})
 	if err != nil {
 		// Logged here, once, so that no caller can lose a reply unseen.
-		w.b.log.Error("send reply", "adapter", w.b.adapter.Name(), "channel", channelLabel(w.m.Channel), "err", err)
-		return fmt.Errorf("send reply to %s: %w", channelLabel(w.m.Channel), err)
+		w.b.log.Error("send reply", "adapter", a.Name(), "channel", channelLabel(w.m.Channel), "err", err)
+		err = fmt.Errorf("send reply to %s: %w", channelLabel(w.m.Channel), err)
 	}
-	return nil
+	for _, t := range w.m.Also {
+		to := w.b.adapterFor(t.Adapter)
+		if aerr := to.Send(ctx, Reply{Channel: t.Channel, Text: text}); aerr != nil {
+			w.b.log.Error("send reply", "adapter", to.Name(), "channel", channelLabel(t.Channel), "err", aerr)
+			err = errors.Join(err, fmt.Errorf("send reply to %s: %w", t, aerr))
+		}
+	}
+	return err
 }
 
 // Ref makes a short reference that ties a chat message to log lines.
@@ -425,7 +579,7 @@ func (b *Bot) logRuns(next Handler) Handler {
 		if err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrPending) && !errors.Is(err, ErrExpired) {
 			level = slog.LevelWarn
 		}
-		b.log.Log(ctx, level, "run", "command", r.Target.Name, "user", r.Message.User.Name,
+		b.log.Log(ctx, level, "run", "command", r.Target.Name, "user", r.Message.User.Principal.String(),
 			"channel", r.Message.Channel.Name, "trigger", string(r.Trigger), "exit", Outcome(err),
 			"duration", time.Since(r.Started).Round(time.Microsecond), "err", err)
 		return err
@@ -434,7 +588,9 @@ func (b *Bot) logRuns(next Handler) Handler {
 
 func (b *Bot) checkAccess(next Handler) Handler {
 	return HandlerFunc(func(ctx context.Context, w ResponseWriter, r *Request) error {
-		if !r.Message.User.Trusted && !b.access.Allowed(r.Message.User, r.Target.Allow) {
+		// wirebot:scheduler runs what an operator configured: it passes
+		// @allow (not @approve). wirebot:webhook passes only groups naming it.
+		if r.Message.User.Principal != SchedulerPrincipal && !b.access.Allowed(r.Message.User, r.Target.Allow) {
 			_ = w.Reply(ctx, fmt.Sprintf("Sorry %s, %s is only for members of %s.",
 				r.Message.User.Name, r.Target.Name, strings.Join(r.Target.Allow, " or ")))
 			return fmt.Errorf("%s not in %v: %w", r.Message.User.Name, r.Target.Allow, ErrRefused)

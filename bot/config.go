@@ -21,6 +21,7 @@ type Config struct {
 	Name          string              `mapstructure:"name"`
 	Alias         string              `mapstructure:"alias"`
 	Adapter       string              `mapstructure:"adapter"`
+	Adapters      []string            `mapstructure:"adapters"`
 	ScriptsDir    string              `mapstructure:"scripts_dir"`
 	DataFile      string              `mapstructure:"data_file"`
 	Timezone      string              `mapstructure:"timezone"`
@@ -30,6 +31,7 @@ type Config struct {
 	IRC           IRCConfig           `mapstructure:"irc"`
 	Matrix        MatrixConfig        `mapstructure:"matrix"`
 	HTTP          HTTPConfig          `mapstructure:"http"`
+	People        map[string][]string `mapstructure:"people"`
 	Admins        []string            `mapstructure:"admins"`
 	Groups        map[string][]string `mapstructure:"groups"`
 	Schedules     []Schedule          `mapstructure:"schedules"`
@@ -91,10 +93,10 @@ type HTTPConfig struct {
 
 // Schedule is one `schedules:` entry.
 type Schedule struct {
-	Name    string `mapstructure:"name"`
-	Cron    string `mapstructure:"cron"`
-	Channel string `mapstructure:"channel"`
-	Command string `mapstructure:"command"`
+	Name    string   `mapstructure:"name"`
+	Cron    string   `mapstructure:"cron"`
+	Channel Channels `mapstructure:"channel"`
+	Command string   `mapstructure:"command"`
 }
 
 // ChatSchedulesConfig limits the schedules people make in chat.
@@ -110,7 +112,7 @@ type ChatSchedulesConfig struct {
 type Webhook struct {
 	Name    string        `mapstructure:"name"`
 	Secret  Secret        `mapstructure:"secret"`
-	Channel string        `mapstructure:"channel"`
+	Channel Channels      `mapstructure:"channel"`
 	Command string        `mapstructure:"command"`
 	Dedupe  time.Duration `mapstructure:"dedupe"`
 	// Allow names the groups that may silence this hook; admins always may.
@@ -152,6 +154,9 @@ type Chain struct {
 // ApprovalsConfig governs pending approvals.
 type ApprovalsConfig struct {
 	TTL time.Duration `mapstructure:"ttl"`
+	// Notify lists channels (ADAPTER:CHANNEL) where every approval request
+	// is also announced.
+	Notify Channels `mapstructure:"notify"`
 }
 
 // AuditConfig governs the audit log's retention.
@@ -232,6 +237,8 @@ func Defaults() Config {
 		Name:       "wirebot",
 		Alias:      "!",
 		Adapter:    "shell",
+		Adapters:   []string{},
+		People:     map[string][]string{},
 		ScriptsDir: "./scripts",
 		DataFile:   "./wirebot.db",
 		Timezone:   "Local",
@@ -251,7 +258,7 @@ func Defaults() Config {
 		ChatSchedules: ChatSchedulesConfig{MaxPerUser: 20, MinInterval: time.Minute},
 		Webhooks:      []Webhook{},
 		Chains:        []Chain{},
-		Approvals:     ApprovalsConfig{TTL: time.Hour},
+		Approvals:     ApprovalsConfig{TTL: time.Hour, Notify: Channels{}},
 		ShutdownGrace: 10 * time.Second,
 		Audit:         AuditConfig{Keep: 10000},
 		Store: StoreConfig{Backend: "bbolt", Etcd: EtcdConfig{
@@ -280,10 +287,19 @@ func (c *Config) Validate() error {
 	if strings.ContainsAny(c.Alias, " \t\n") {
 		bad("alias", "%q must not contain white space", c.Alias)
 	}
-	switch c.Adapter {
-	case "shell", "slack", "irc", "matrix":
-	default:
-		bad("adapter", "%q is not one of shell, slack, irc, matrix", c.Adapter)
+	adapterKey := "adapter"
+	if len(c.Adapters) > 0 {
+		adapterKey = "adapters"
+	}
+	seenAdapters := map[string]bool{}
+	for _, a := range c.AdapterList() {
+		switch {
+		case !SupportedAdapter(a):
+			bad(adapterKey, "%q is not one of %s", a, strings.Join(supportedAdapters, ", "))
+		case seenAdapters[a]:
+			bad(adapterKey, "%q is listed twice", a)
+		}
+		seenAdapters[a] = true
 	}
 	if c.ScriptsDir == "" {
 		bad("scripts_dir", "must not be empty")
@@ -344,7 +360,7 @@ func (c *Config) Validate() error {
 			bad("scripts.env_passthrough", "%q: the bot's own WIREBOT_ variables (its tokens among them) are never passed to scripts", k)
 		}
 	}
-	if c.Adapter == "slack" {
+	if c.Uses("slack") {
 		if c.Slack.BotToken == "" {
 			bad("slack.bot_token", "must be set for adapter slack (or WIREBOT_SLACK_BOT_TOKEN)")
 		}
@@ -352,7 +368,7 @@ func (c *Config) Validate() error {
 			bad("slack.app_token", "must be set for adapter slack (or WIREBOT_SLACK_APP_TOKEN)")
 		}
 	}
-	if c.Adapter == "irc" {
+	if c.Uses("irc") {
 		if _, _, err := net.SplitHostPort(c.IRC.Server); err != nil {
 			bad("irc.server", "%q is not host:port", c.IRC.Server)
 		}
@@ -389,7 +405,10 @@ func (c *Config) Validate() error {
 		if s.Command == "" {
 			bad(key+".command", "must be set")
 		}
-		if s.Channel == "" {
+		for _, p := range c.checkChannels(s.Channel) {
+			bad(key+".channel", "%s", p)
+		}
+		if len(s.Channel) == 0 {
 			bad(key+".channel", "must be set")
 		}
 	}
@@ -449,6 +468,10 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	for _, p := range c.checkChannels(c.Approvals.Notify) {
+		bad("approvals.notify", "%s", p)
+	}
+	errs = append(errs, c.validateIdentity()...)
 	if c.Approvals.TTL <= 0 {
 		bad("approvals.ttl", "must be a positive duration, not %s", c.Approvals.TTL)
 	}
@@ -459,6 +482,59 @@ func (c *Config) Validate() error {
 		bad("audit.keep", "must not be negative")
 	}
 	return errors.Join(errs...)
+}
+
+// supportedAdapters are the adapters this build has; adapter packages
+// being written add their names here.
+var supportedAdapters = []string{"shell", "slack", "irc", "matrix"}
+
+// SupportedAdapter reports whether name is an adapter this build runs.
+func SupportedAdapter(name string) bool { return slices.Contains(supportedAdapters, name) }
+
+// AdapterList is the adapters to run, the default first: `adapters`, or
+// else the one `adapter`.
+func (c *Config) AdapterList() []string {
+	if len(c.Adapters) > 0 {
+		return c.Adapters
+	}
+	return []string{c.Adapter}
+}
+
+// Uses reports whether the adapter called name runs.
+func (c *Config) Uses(name string) bool { return slices.Contains(c.AdapterList(), name) }
+
+// checkChannels reports channel names that name an adapter that does not
+// run. A bare channel means the first adapter.
+func (c *Config) checkChannels(chs Channels) []string {
+	var out []string
+	for _, ch := range chs {
+		if strings.TrimSpace(ch) == "" {
+			out = append(out, "has an empty channel")
+			continue
+		}
+		if adapter, _, ok := SplitTarget(ch); ok && !c.Uses(adapter) {
+			out = append(out, fmt.Sprintf("%q names adapter %s, which does not run (adapters: %s)", ch, adapter, strings.Join(c.AdapterList(), ", ")))
+		}
+	}
+	return out
+}
+
+// validateIdentity checks people, admins and groups: every person's entries
+// are principals, and a bare admins or groups entry (neither a person nor a
+// principal) is allowed only while one adapter runs.
+func (c *Config) validateIdentity() []error {
+	dir, err := NewDirectory(c.AdapterList(), c.People)
+	if err != nil {
+		return []error{err}
+	}
+	_, err = NewAccess(dir, c.Admins, c.Groups)
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // LoadLocation resolves the timezone key; "Local" and "" mean the host's zone.

@@ -35,7 +35,7 @@ func TestValidateNamesKeys(t *testing.T) {
 	cfg.Adapter = "telegram"
 	cfg.Scripts.MaxConcurrent = 0
 	cfg.Scripts.EnvPassthrough = []string{"WIREBOT_SLACK_BOT_TOKEN"}
-	cfg.Schedules = []Schedule{{Name: "x", Cron: "61 * * * *", Channel: "ops", Command: "ping"}}
+	cfg.Schedules = []Schedule{{Name: "x", Cron: "61 * * * *", Channel: Channels{"ops"}, Command: "ping"}}
 	cfg.Chains = []Chain{{Name: "c", Respond: `^c (?P<v>\S+)$`, Steps: []string{"build {version}"}}}
 	cfg.Webhooks = []Webhook{{Name: "h"}}
 	err := cfg.Validate()

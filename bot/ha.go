@@ -26,6 +26,7 @@ type runRecord struct {
 	Channel Channel   `json:"channel"`
 	Thread  string    `json:"thread,omitempty"`
 	Via     string    `json:"via,omitempty"`
+	Adapter string    `json:"adapter,omitempty"`
 	Trigger string    `json:"trigger"`
 	Started time.Time `json:"started"`
 }
@@ -65,7 +66,7 @@ func (b *Bot) trackRuns(next Handler) Handler {
 			key = b.runKey()
 			m := r.Message
 			rec := runRecord{Command: r.Target.Name, Text: r.Command, User: m.User, Channel: m.Channel,
-				Thread: replyThread(m), Via: m.Via, Trigger: string(r.Trigger), Started: r.Started}
+				Thread: replyThread(m), Via: m.Via, Adapter: m.Adapter, Trigger: string(r.Trigger), Started: r.Started}
 			if err := b.store.putJSON(bucketRuns, key, rec); err != nil {
 				b.log.Warn("record run in flight", "command", r.Target.Name, "err", err)
 				return
@@ -133,13 +134,14 @@ func (b *Bot) reportInterrupted(ctx context.Context) {
 		r := l.rec
 		b.log.Warn("run interrupted", "command", r.Command, "user", r.User.Name, "channel", r.Channel.Name, "started", r.Started)
 		if b.audit != nil {
-			b.audit.Record(AuditEntry{Time: r.Started.UTC(), User: r.User.Name, UserID: r.User.ID, Channel: channelLabel(r.Channel),
+			b.audit.Record(AuditEntry{Time: r.Started.UTC(), User: r.User.Name, UserID: r.User.ID,
+				Principal: r.User.Principal, Person: r.User.Person, Adapter: r.Adapter, Channel: channelLabel(r.Channel),
 				Trigger: r.Trigger, Command: r.Command, Text: r.Text, Outcome: "interrupted", Exit: -1,
 				Note: "the bot running it stopped before it ended"})
 		}
 		msg := fmt.Sprintf("%s (started %s by %s) was interrupted: the bot running it stopped before it ended. Run it again if it is still needed.",
 			r.Command, r.Started.UTC().Format(time.RFC3339), r.User.Name)
-		if err := b.adapter.Send(ctx, Reply{Channel: r.Channel, Thread: r.Thread, Text: msg, Via: r.Via}); err != nil {
+		if err := b.adapterFor(r.Adapter).Send(ctx, Reply{Channel: r.Channel, Thread: r.Thread, Text: msg, Via: r.Via}); err != nil {
 			b.log.Error("report interrupted run", "channel", r.Channel.Name, "err", err)
 		}
 	}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 )
 
-// WebhookUser is who a webhook's command runs as.
-var WebhookUser = User{ID: "webhook", Name: "webhook"}
+// WebhookUser is who a webhook's command runs as: wirebot:webhook, which
+// passes @allow only where a group names it.
+var WebhookUser = User{ID: WebhookPrincipal.ID, Name: WebhookPrincipal.ID, Principal: WebhookPrincipal}
 
 // SetScriptHooks replaces the scripts that declare @webhook NAME.
 func (b *Bot) SetScriptHooks(hooks map[string][]*Command) {
@@ -32,14 +34,27 @@ func (b *Bot) Webhook(name string) (Webhook, bool) {
 	return Webhook{}, false
 }
 
-// Healthy reports whether the bot is connected to chat, and the adapter's name.
-func (b *Bot) Healthy() (adapter string, ok bool) {
-	c, isC := b.adapter.(Connected)
-	return b.adapter.Name(), !isC || c.Connected()
+// Healthy reports whether every adapter is connected. names is the
+// adapters' names when they all are, else the names of those that are not.
+func (b *Bot) Healthy() (names string, ok bool) {
+	var all, down []string
+	for _, st := range b.AdapterStates() {
+		all = append(all, st.Name)
+		if !st.Connected {
+			down = append(down, st.Name)
+		}
+	}
+	if len(down) > 0 {
+		return strings.Join(down, ", "), false
+	}
+	return strings.Join(all, ", "), true
 }
 
-// Say posts r through the adapter.
-func (b *Bot) Say(ctx context.Context, r Reply) error { return b.adapter.Send(ctx, r) }
+// Say posts r through the adapter called adapter ("" or one that does not
+// run: the first).
+func (b *Bot) Say(ctx context.Context, adapter string, r Reply) error {
+	return b.adapterFor(adapter).Send(ctx, r)
+}
 
 // Poster is an optional adapter ability: Post sends like Send and returns
 // the id of the posted message, which later replies may use as their
@@ -50,12 +65,14 @@ type Poster interface {
 
 // Post posts r and returns where its thread is: the posted message's id,
 // or "" with threaded false when the adapter has no threads.
-func (b *Bot) Post(ctx context.Context, r Reply) (id string, threaded bool, err error) {
-	if p, ok := b.adapter.(Poster); ok {
+// adapter names the adapter ("" or one that does not run: the first).
+func (b *Bot) Post(ctx context.Context, adapter string, r Reply) (id string, threaded bool, err error) {
+	a := b.adapterFor(adapter)
+	if p, ok := a.(Poster); ok {
 		id, err := p.Post(ctx, r)
 		return id, err == nil && id != "", err
 	}
-	return "", false, b.adapter.Send(ctx, r)
+	return "", false, a.Send(ctx, r)
 }
 
 // RunContext is the context runs and posts live in: cancelled when the
@@ -72,7 +89,8 @@ func (b *Bot) RunHook(wh Webhook, body []byte, env ...string) (int, error) {
 	if b.stopping {
 		return 0, ErrStopping
 	}
-	msg := Message{User: WebhookUser, Channel: ChannelNamed(wh.Channel), Adapter: b.adapter.Name()}
+	msg := targetMessage(b.Targets(wh.Channel))
+	msg.User = WebhookUser
 	n := 0
 	for _, cmd := range b.scriptHooks(wh.Name) {
 		r := &Request{Message: msg, Command: "", Kind: Respond, Trigger: TriggerWebhook, Target: cmd, Stdin: bytes.Clone(body), Hook: wh.Name, Env: env}

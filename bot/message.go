@@ -13,9 +13,6 @@ type User struct {
 	Principal Principal `json:"principal"`
 	Person    string    `json:"person"`
 	IsBot     bool      `json:"-"`
-	// Trusted is set only by the engine, for the scheduler running what an
-	// operator configured; it passes @allow. No adapter sets it.
-	Trusted bool `json:"-"`
 }
 
 // Channel is where a message was said. Direct marks a private conversation
@@ -33,8 +30,11 @@ type Message struct {
 	User     User
 	Channel  Channel
 	Thread   string // thread the message is in; empty outside a thread
-	Adapter  string
-	FromSelf bool // said by the bot itself
+	Adapter  string // the adapter it came from (set by the engine)
+	FromSelf bool   // said by the bot itself
+	// Also lists more places every reply goes (a schedule or webhook
+	// posting to several channels). Only the engine sets it.
+	Also []Target
 	// Via is the adapter's own handle for answering this message another
 	// way than posting to Channel (a Slack slash command's response_url).
 	// Every reply to the message carries it back to the adapter.

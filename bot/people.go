@@ -161,9 +161,24 @@ func (d *Directory) People() []string {
 	return out
 }
 
+// principal is u's principal. A user made in process without one (an id
+// from before principals existed) is read as the first adapter's user of
+// that id; a user without an id has none.
+func (d *Directory) principal(u User) Principal {
+	if !u.Principal.IsZero() || u.ID == "" {
+		return u.Principal
+	}
+	kind := "shell"
+	if len(d.adapters) > 0 {
+		kind = d.adapters[0]
+	}
+	return Principal{Adapter: kind, ID: NormalizeID(kind, u.ID, d.CaseMapping())}
+}
+
 // PersonOf returns the person u is, or "" when u is nobody's principal.
 // u's unique user name counts for `slack:NAME` entries.
 func (d *Directory) PersonOf(u User) string {
+	u.Principal = d.principal(u)
 	if u.Principal.IsZero() || u.Principal.Reserved() {
 		return ""
 	}
@@ -192,6 +207,7 @@ func (d *Directory) Resolve(u User) User {
 // change of case, a Unicode look-alike or a display name makes a different
 // principal. Users with no principal are nobody, and the same as nobody.
 func (d *Directory) Same(a, b User) bool {
+	a.Principal, b.Principal = d.principal(a), d.principal(b)
 	if a.Principal.IsZero() || b.Principal.IsZero() {
 		return false
 	}
@@ -235,6 +251,7 @@ type Member struct {
 	Principal Principal // a principal, or for ByName the {adapter, name}
 	ByName    bool
 	Bare      string // the entry as written, matched against Principal.Adapter's users
+	norm      string // Bare under the adapter's normalisation, when computed
 }
 
 // String is how the member is written in config and stored in chat changes.
@@ -297,6 +314,7 @@ func (d *Directory) ParseMember(s string, legacy bool) (Member, error) {
 // entries match the adapter's id (under its normalisation) or the exact
 // unique user name, never one compared to the other case-insensitively.
 func (d *Directory) Matches(m Member, u User) bool {
+	u.Principal = d.principal(u)
 	if u.Principal.IsZero() {
 		return false
 	}
@@ -313,7 +331,11 @@ func (d *Directory) Matches(m Member, u User) bool {
 		if u.Principal.Adapter != m.Principal.Adapter {
 			return false
 		}
-		return u.Principal.ID == NormalizeID(m.Principal.Adapter, m.Bare, d.CaseMapping()) || u.Name == m.Bare
+		norm := m.norm
+		if norm == "" {
+			norm = NormalizeID(m.Principal.Adapter, m.Bare, d.CaseMapping())
+		}
+		return u.Principal.ID == norm || u.Name == m.Bare
 	default:
 		return u.Principal == m.Principal
 	}

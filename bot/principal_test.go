@@ -125,7 +125,8 @@ func TestSame(t *testing.T) {
 		{user("irc", "scheduler", "scheduler"), User{Principal: SchedulerPrincipal}, false},
 		{User{Principal: WebhookPrincipal}, User{Principal: WebhookPrincipal}, true},
 		{User{}, User{}, false},
-		{User{ID: "x", Name: "x"}, User{ID: "x", Name: "x"}, false},
+		{User{ID: "x", Name: "x"}, User{ID: "x", Name: "x"}, true}, // no principal: the first adapter's
+		{User{ID: "x", Name: "x"}, user("irc", "x", "x"), false},
 	}
 	for _, tt := range tests {
 		if got := d.Same(tt.a, tt.b); got != tt.want {

@@ -17,7 +17,7 @@ import (
 
 // SchedulerUser is who config schedules and @cron lines run as. It is
 // trusted like an admin for @allow: an operator wrote those schedules.
-var SchedulerUser = User{ID: "scheduler", Name: "scheduler", Trusted: true}
+var SchedulerUser = User{ID: SchedulerPrincipal.ID, Name: SchedulerPrincipal.ID, Principal: SchedulerPrincipal}
 
 // Schedule sources.
 const (
@@ -61,7 +61,7 @@ type job struct {
 	info    ScheduleInfo
 	entry   cron.EntryID
 	owner   User
-	channel Channel
+	targets []Target // where its output goes; at least one
 	command string   // routed like a message, or
 	target  *Command // run directly (@cron)
 	// gap is the shortest time between two runs (chat schedules only).
@@ -116,8 +116,9 @@ func (s *Scheduler) start() error {
 		if sc.Name == "" {
 			id = fmt.Sprintf("config:%d", i+1)
 		}
-		j := &job{info: ScheduleInfo{ID: id, Source: SourceConfig, Spec: sc.Cron, Command: sc.Command, Channel: sc.Channel, Owner: SchedulerUser.Name},
-			owner: SchedulerUser, channel: ChannelNamed(sc.Channel), command: sc.Command}
+		targets := s.b.Targets(sc.Channel)
+		j := &job{info: ScheduleInfo{ID: id, Source: SourceConfig, Spec: sc.Cron, Command: sc.Command, Channel: s.b.targetsLabel(targets), Owner: SchedulerUser.Name},
+			owner: SchedulerUser, targets: targets, command: sc.Command}
 		if err := s.add(j); err != nil {
 			return err
 		}
@@ -128,7 +129,7 @@ func (s *Scheduler) start() error {
 			return fmt.Errorf("load schedules: %w", err)
 		}
 		for _, cs := range chats {
-			j := chatJob(cs)
+			j := s.chatJob(cs)
 			if sched, err := s.parser.Parse(cs.Spec); err == nil {
 				j.gap = minGap(sched, time.Now())
 			}
@@ -141,11 +142,57 @@ func (s *Scheduler) start() error {
 	return nil
 }
 
-func chatJob(cs ChatSchedule) *job {
+// chatJob makes the job of a chat schedule. Schedules kept before
+// principals existed have an owner with none, and maybe no adapter: they
+// were made on the one adapter that ran then, read as the first one now.
+func (s *Scheduler) chatJob(cs ChatSchedule) *job {
 	ch := cs.Channel
 	ch.Direct = cs.Direct
-	return &job{info: ScheduleInfo{ID: cs.ID, Source: SourceChat, Spec: cs.Spec, Command: cs.Command, Channel: channelLabel(cs.Channel), Owner: cs.Owner.Name},
-		owner: cs.Owner, channel: ch, command: cs.Command}
+	adapter := s.b.adapterName(cs.Adapter)
+	owner := cs.Owner
+	if owner.Principal.IsZero() && owner.ID != "" {
+		owner.Principal = Principal{Adapter: adapter, ID: NormalizeID(adapter, owner.ID, s.b.dir.CaseMapping())}
+	}
+	owner = s.b.dir.Resolve(owner)
+	t := Target{Adapter: adapter, Channel: ch}
+	return &job{info: ScheduleInfo{ID: cs.ID, Source: SourceChat, Spec: cs.Spec, Command: cs.Command, Channel: s.b.targetLabel(t), Owner: s.b.ownerLabel(owner)},
+		owner: owner, targets: []Target{t}, command: cs.Command}
+}
+
+// ownerLabel is how a schedule's owner is shown: the name while one
+// adapter runs, with the principal and person when several do.
+func (b *Bot) ownerLabel(u User) string {
+	if len(b.adapters) == 1 {
+		return u.Name
+	}
+	return Who(u)
+}
+
+// targetLabel names t for people: #channel when one adapter runs,
+// ADAPTER:#channel when several do.
+func (b *Bot) targetLabel(t Target) string {
+	if len(b.adapters) == 1 {
+		_, l, _ := strings.Cut(t.String(), ":")
+		return l
+	}
+	return t.String()
+}
+
+func (b *Bot) targetsLabel(ts []Target) string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, b.targetLabel(t))
+	}
+	return strings.Join(out, ", ")
+}
+
+// targetMessage is a message posted to ts: the first is where replies go,
+// the rest get copies.
+func targetMessage(ts []Target) Message {
+	if len(ts) == 0 {
+		return Message{}
+	}
+	return Message{Channel: ts[0].Channel, Adapter: ts[0].Adapter, Also: ts[1:]}
 }
 
 // ChannelNamed makes a channel from config text: "#ops", "ops" or an id.
@@ -188,7 +235,7 @@ func (s *Scheduler) fire(j *job) {
 		s.log.Log(context.Background(), level, "schedule held back: it runs more often than chat_schedules.min_interval", "id", j.info.ID,
 			"spec", j.info.Spec, "user", j.owner.Name, "every", j.gap, "min_interval", s.b.cfg.ChatSchedules.MinInterval)
 		if first {
-			s.b.send(Message{Channel: j.channel}, fmt.Sprintf("Schedule %s (%q, by %s) runs every %s, more often than chat_schedules.min_interval (%s) allows, so it does not run. Remove it with: schedule remove %s",
+			s.b.send(targetMessage(j.targets), fmt.Sprintf("Schedule %s (%q, by %s) runs every %s, more often than chat_schedules.min_interval (%s) allows, so it does not run. Remove it with: schedule remove %s",
 				j.info.ID, j.info.Spec, j.owner.Name, ShortDuration(j.gap), ShortDuration(s.b.cfg.ChatSchedules.MinInterval), j.info.ID))
 		}
 		return
@@ -196,8 +243,10 @@ func (s *Scheduler) fire(j *job) {
 	if !s.b.claimTick(j.info.ID, time.Now()) {
 		return
 	}
+	m := targetMessage(j.targets)
+	m.Text, m.User = j.command, j.owner
 	r := &Request{
-		Message: Message{Text: j.command, User: j.owner, Channel: j.channel, Adapter: s.b.adapter.Name()},
+		Message: m,
 		Command: j.command, Kind: Respond, Trigger: TriggerCron, Schedule: j.info.ID,
 	}
 	if j.target != nil {
@@ -240,9 +289,10 @@ func (s *Scheduler) SetScriptJobs(jobs []ScriptJob) {
 		s.remove(id)
 	}
 	for i, sj := range jobs {
+		targets := s.b.Targets([]string{sj.Channel})
 		j := &job{info: ScheduleInfo{ID: fmt.Sprintf("script:%s:%d", sj.Command.Name, i+1), Source: SourceScript, Spec: sj.Spec,
-			Command: sj.Command.Name, Channel: sj.Channel, Owner: SchedulerUser.Name},
-			owner: SchedulerUser, channel: ChannelNamed(sj.Channel), target: sj.Command}
+			Command: sj.Command.Name, Channel: s.b.targetsLabel(targets), Owner: SchedulerUser.Name},
+			owner: SchedulerUser, targets: targets, target: sj.Command}
 		if err := s.add(j); err != nil {
 			s.log.Error("schedule not loaded", "id", j.info.ID, "err", err)
 		}
@@ -287,11 +337,10 @@ func (s *Scheduler) Add(owner User, channel Channel, adapter, spec, command stri
 	}
 	cs := ChatSchedule{ID: "S" + newApprovalID()[:5], Spec: spec, Command: command, Channel: channel, Direct: channel.Direct,
 		Owner: owner, Adapter: adapter, Created: time.Now().UTC()}
-	cs.Owner.Trusted = false
 	if err := s.b.store.PutChatSchedule(cs); err != nil {
 		return ChatSchedule{}, fmt.Errorf("save schedule: %w", err)
 	}
-	j := chatJob(cs)
+	j := s.chatJob(cs)
 	j.gap = gap
 	if err := s.add(j); err != nil {
 		_, _ = s.b.store.DeleteChatSchedule(cs.ID)
@@ -306,15 +355,12 @@ func (s *Scheduler) countOwned(owner User) int {
 	defer s.mu.Unlock()
 	n := 0
 	for _, j := range s.jobs {
-		if j.info.Source == SourceChat && sameUser(j.owner, owner) {
+		if j.info.Source == SourceChat && s.b.dir.Same(j.owner, owner) {
 			n++
 		}
 	}
 	return n
 }
-
-// sameUser is whether two users are one, for schedule ownership.
-func sameUser(a, b User) bool { return a.ID == b.ID }
 
 // gapSamples is how many runs minGap looks at.
 const gapSamples = 1000
@@ -439,7 +485,7 @@ func (s *Scheduler) Remove(who User, id string) (ScheduleInfo, error) {
 		return ScheduleInfo{}, ErrNotFound
 	case j.info.Source != SourceChat:
 		return j.info, fmt.Errorf("schedule %s comes from the %s; change it there", id, j.info.Source)
-	case !sameUser(j.owner, who) && !s.b.access.IsAdmin(who):
+	case !s.b.dir.Same(j.owner, who) && !s.b.access.IsAdmin(who):
 		return j.info, ErrNotYours
 	}
 	if _, err := s.b.store.DeleteChatSchedule(id); err != nil {

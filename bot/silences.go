@@ -134,7 +134,6 @@ func (b *Bot) Silence(who User, channel Channel, hook string, d time.Duration, w
 		ls.where = p
 	}
 	now := time.Now().UTC()
-	who.Trusted = false
 	ls.Silence = Silence{ID: newApprovalID(), Hook: wh.Name, Where: where, Reason: strings.TrimSpace(reason), By: who,
 		Channel: channel, Created: now, Until: now.Add(d)}
 	if err := b.store.PutSilence(ls.Silence); err != nil {
@@ -239,7 +238,8 @@ func (b *Bot) Silenced(hook string, env map[string]any, now time.Time) (id strin
 		}
 		if b.audit != nil {
 			wh, _ := b.Webhook(hook)
-			b.audit.Record(AuditEntry{Time: now.UTC(), User: WebhookUser.Name, UserID: WebhookUser.ID, Channel: channelLabel(ChannelNamed(wh.Channel)),
+			b.audit.Record(AuditEntry{Time: now.UTC(), User: WebhookUser.Name, UserID: WebhookUser.ID,
+				Principal: WebhookPrincipal, Channel: targetMessage(b.Targets(wh.Channel)).Channel.Label(),
 				Trigger: string(TriggerWebhook), Command: hook, Outcome: "silenced", Exit: -1, Note: "silence " + s.ID})
 		}
 		return s.ID, true

@@ -20,7 +20,7 @@ func silenceBot(t testing.TB, st *Store) *Bot {
 	cfg := Defaults()
 	cfg.Admins = []string{"root"}
 	cfg.Groups = map[string][]string{"ops": {"alice"}}
-	cfg.Webhooks = []Webhook{{Name: "alerts", Secret: "s", Channel: "#ops", Allow: []string{"ops"}}, {Name: "other", Secret: "s"}}
+	cfg.Webhooks = []Webhook{{Name: "alerts", Secret: "s", Channel: Channels{"#ops"}, Allow: []string{"ops"}}, {Name: "other", Secret: "s"}}
 	b := New(cfg, Options{Adapter: nopAdapter{}, Store: st})
 	t.Cleanup(func() {
 		if b.audit != nil {

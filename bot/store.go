@@ -201,20 +201,25 @@ func (s *Store) Facts() ([]Fact, error) {
 
 // AuditEntry is one run in the audit log.
 type AuditEntry struct {
-	ID       uint64        `json:"id"`
-	Time     time.Time     `json:"time"`
-	User     string        `json:"user"`
-	UserID   string        `json:"user_id"`
-	Channel  string        `json:"channel"`
-	Trigger  string        `json:"trigger"`
-	Command  string        `json:"command"` // the script or built-in run
-	Text     string        `json:"text"`    // the command text that asked for it
-	Args     []string      `json:"args"`
-	Approver string        `json:"approver,omitempty"`
-	Outcome  string        `json:"outcome"` // ok, failed, timeout, refused, error
-	Exit     int           `json:"exit"`
-	Duration time.Duration `json:"duration"`
-	Chain    string        `json:"chain,omitempty"`
+	ID     uint64    `json:"id"`
+	Time   time.Time `json:"time"`
+	User   string    `json:"user"`
+	UserID string    `json:"user_id"`
+	// Principal and Person say who ran it (entries from before principals
+	// existed have neither; see AuditEntry.Who).
+	Principal Principal     `json:"principal"`
+	Person    string        `json:"person,omitempty"`
+	Adapter   string        `json:"adapter,omitempty"`
+	Channel   string        `json:"channel"`
+	Trigger   string        `json:"trigger"`
+	Command   string        `json:"command"` // the script or built-in run
+	Text      string        `json:"text"`    // the command text that asked for it
+	Args      []string      `json:"args"`
+	Approver  string        `json:"approver,omitempty"`
+	Outcome   string        `json:"outcome"` // ok, failed, timeout, refused, error
+	Exit      int           `json:"exit"`
+	Duration  time.Duration `json:"duration"`
+	Chain     string        `json:"chain,omitempty"`
 	// ApprovalID ties the entry to an approval request.
 	ApprovalID string `json:"approval_id,omitempty"`
 	// Note is free text: a denial's reason.

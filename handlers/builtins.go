@@ -135,7 +135,21 @@ func (bi *Builtins) whoami(ctx context.Context, w bot.ResponseWriter, r *bot.Req
 	if len(groups) > 0 {
 		g = "groups: " + strings.Join(groups, ", ")
 	}
-	return w.Reply(ctx, fmt.Sprintf("You are %s (id %s), %s.", u.Name, u.ID, g))
+	person := "no person (link one with: link PERSON)"
+	if u.Person != "" {
+		var others []string
+		for _, p := range bi.bot.Directory().Principals(u.Person) {
+			if p != u.Principal {
+				others = append(others, p.String())
+			}
+		}
+		links := "no other principals"
+		if len(others) > 0 {
+			links = "also " + strings.Join(others, ", ")
+		}
+		person = fmt.Sprintf("person %s (%s)", u.Person, links)
+	}
+	return w.Reply(ctx, fmt.Sprintf("You are %s (id %s), %s. Principal %s, %s.", u.Name, u.ID, g, u.Principal, person))
 }
 
 func (bi *Builtins) reload(ctx context.Context, w bot.ResponseWriter, _ *bot.Request) error {
@@ -226,8 +240,9 @@ func (bi *Builtins) history(ctx context.Context, w bot.ResponseWriter, r *bot.Re
 	u := r.Message.User
 	all := bi.bot.Access().IsAdmin(u)
 	bi.bot.SyncAudit(ctx)
+	dir, first := bi.bot.Directory(), bi.bot.Adapters()[0].Name()
 	entries, err := bi.bot.Store().History(n, func(e *bot.AuditEntry) bool {
-		return all || e.UserID == u.ID
+		return all || dir.Same(e.Who(first), u)
 	})
 	if err != nil {
 		return bi.storeFailed(ctx, w, "read the audit log", err)
@@ -275,6 +290,13 @@ func FormatAudit(e bot.AuditEntry) string {
 	if e.Trigger != "" && e.Trigger != "chat" {
 		fmt.Fprintf(&b, " [%s]", e.Trigger)
 	}
+	if !e.Principal.IsZero() {
+		fmt.Fprintf(&b, " [%s", e.Principal)
+		if e.Person != "" {
+			fmt.Fprintf(&b, ", person %s", e.Person)
+		}
+		b.WriteString("]")
+	}
 	return b.String()
 }
 
@@ -291,6 +313,8 @@ func (bi *Builtins) approve(ctx context.Context, w bot.ResponseWriter, r *bot.Re
 	if err != nil {
 		return bi.storeFailed(ctx, w, "approve that", err)
 	}
+	m := r.Message
+	bi.bot.AnnounceApproval(ctx, a, m.User, bot.Target{Adapter: m.Adapter, Channel: m.Channel})
 	return w.Reply(ctx, fmt.Sprintf("Approved %s: running %s for %s.", a.ID, a.What(), a.Requester.Name))
 }
 
@@ -325,7 +349,7 @@ func (bi *Builtins) pending(ctx context.Context, w bot.ResponseWriter, _ *bot.Re
 		var who []string
 		for _, g := range a.Groups {
 			for _, m := range all[strings.ToLower(g)] {
-				if m != a.Requester.Name && m != a.Requester.ID && !slices.Contains(who, m) {
+				if m != a.Requester.Name && m != a.Requester.ID && m != a.Requester.Person && m != a.Requester.Principal.String() && !slices.Contains(who, m) {
 					who = append(who, m)
 				}
 			}
@@ -439,7 +463,7 @@ func (bi *Builtins) scheduleList(ctx context.Context, w bot.ResponseWriter, _ *b
 		if !s.Next.IsZero() {
 			next = s.Next.Local().Format("2006-01-02 15:04:05")
 		}
-		lines[i] = fmt.Sprintf("%s: %q %s in #%s by %s, next %s", s.ID, s.Spec, s.Command, strings.TrimPrefix(s.Channel, "#"), s.Owner, next)
+		lines[i] = fmt.Sprintf("%s: %q %s in %s by %s, next %s", s.ID, s.Spec, s.Command, s.Channel, s.Owner, next)
 	}
 	return w.Reply(ctx, strings.Join(lines, "\n"))
 }

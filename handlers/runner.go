@@ -153,6 +153,8 @@ func (rn *Runner) env(r *bot.Request, s *Script) []string {
 	env = append(env,
 		"WIREBOT_USER="+m.User.Name,
 		"WIREBOT_USER_ID="+m.User.ID,
+		"WIREBOT_PRINCIPAL="+m.User.Principal.String(),
+		"WIREBOT_PERSON="+m.User.Person,
 		"WIREBOT_CHANNEL="+channelName(m.Channel),
 		"WIREBOT_CHANNEL_ID="+m.Channel.ID,
 		"WIREBOT_THREAD="+m.Thread,

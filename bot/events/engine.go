@@ -182,25 +182,38 @@ func (e *Engine) flush(id string) {
 	last(e.b.RunContext(), fmt.Sprintf("and %d more since %s", held, since.In(e.loc).Format("15:04")))
 }
 
-// post sends the event's message to the hook's channel: for an
+// post sends the event's message to each of the hook's channels: for an
 // Alertmanager group, the first firing notification at the top level and
 // the rest in its thread.
 func (e *Engine) post(ctx context.Context, h *Hook, wh bot.Webhook, ev *Event, text, summary string) {
 	if summary != "" {
 		text = summary + "; the last: " + text
 	}
-	r := bot.Reply{Channel: bot.ChannelNamed(wh.Channel), Text: text}
+	targets := e.b.Targets(wh.Channel)
+	if len(targets) == 0 {
+		targets = []bot.Target{e.b.Target("")}
+	}
+	for _, t := range targets {
+		e.postTo(ctx, h, t, ev, text, len(targets) > 1)
+	}
+}
+
+func (e *Engine) postTo(ctx context.Context, h *Hook, t bot.Target, ev *Event, text string, several bool) {
+	r := bot.Reply{Channel: t.Channel, Text: text}
 	if ev.Group == "" {
-		if err := e.b.Say(ctx, r); err != nil {
+		if err := e.b.Say(ctx, t.Adapter, r); err != nil {
 			e.log.Error("post webhook message", "hook", h.Name, "err", err)
 		}
 		return
 	}
 	gk := h.Name + "\x00" + ev.Group
+	if several {
+		gk += "\x00" + t.String() // each channel has its own thread
+	}
 	thread := e.thread(gk)
 	switch {
 	case thread == "":
-		id, threaded, err := e.b.Post(ctx, r)
+		id, threaded, err := e.b.Post(ctx, t.Adapter, r)
 		if err != nil {
 			e.log.Error("post webhook message", "hook", h.Name, "err", err)
 			return
@@ -217,7 +230,7 @@ func (e *Engine) post(ctx context.Context, h *Hook, wh bot.Webhook, ev *Event, t
 	default:
 		r.Thread = thread
 	}
-	if err := e.b.Say(ctx, r); err != nil {
+	if err := e.b.Say(ctx, t.Adapter, r); err != nil {
 		e.log.Error("post webhook message", "hook", h.Name, "err", err)
 	}
 	if ev.Resolved {

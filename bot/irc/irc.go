@@ -56,6 +56,7 @@ type Adapter struct {
 	client    *girc.Client
 	up        chan struct{} // closed while connected
 	connected atomic.Bool
+	casemap   atomic.Uint32 // the server's bot.CaseMapping
 	sendMu    sync.Mutex    // keeps the lines of one reply together
 	stopped   chan struct{} // closed when Run has returned: no connection will come
 	stopOnce  sync.Once
@@ -149,6 +150,19 @@ func (a *Adapter) newClient(in bot.Inbox, ctx context.Context) (*girc.Client, er
 			a.opts.OnReconnect()
 		}
 		a.log.Info("irc: connected", "nick", c.GetNick(), "channels", strings.Join(a.opts.Channels, ","), "connection", n)
+	})
+	c.Handlers.Add(girc.RPL_ISUPPORT, func(_ *girc.Client, e girc.Event) {
+		// Nicks compare under the server's CASEMAPPING (rfc1459 when it
+		// announces none): the engine folds principals with it.
+		for _, p := range e.Params {
+			if v, ok := strings.CutPrefix(p, "CASEMAPPING="); ok {
+				cm := bot.ParseCaseMapping(v)
+				a.casemap.Store(uint32(cm))
+				if s, ok := in.(bot.CaseMappingSetter); ok {
+					s.SetCaseMapping("irc", cm)
+				}
+			}
+		}
 	})
 	c.Handlers.Add(girc.PRIVMSG, func(c *girc.Client, e girc.Event) {
 		a.receive(ctx, in, c, e)
@@ -253,7 +267,7 @@ func (a *Adapter) receive(ctx context.Context, in bot.Inbox, c *girc.Client, e g
 	}
 	text = girc.StripRaw(text) // colours and bold are not part of what was typed
 	m := bot.Message{Adapter: "irc", Text: text, User: bot.User{ID: e.Source.Name, Name: e.Source.Name}}
-	if strings.EqualFold(e.Source.Name, c.GetNick()) {
+	if cm := bot.CaseMapping(a.casemap.Load()); cm.Fold(e.Source.Name) == cm.Fold(c.GetNick()) {
 		m.FromSelf = true
 	}
 	if account, ok := e.Tags.Get("account"); ok && account != "" {
@@ -283,7 +297,7 @@ func (a *Adapter) Send(ctx context.Context, r bot.Reply) error {
 	if !isChannel(target) && !r.Channel.Direct {
 		// "ops" from a config or `wirebot say --channel ops` means #ops.
 		for _, ch := range a.opts.Channels {
-			if strings.EqualFold(ch[1:], target) {
+			if cm := bot.CaseMapping(a.casemap.Load()); cm.Fold(ch[1:]) == cm.Fold(target) {
 				target = ch
 			}
 		}

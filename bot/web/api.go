@@ -228,15 +228,21 @@ func (a *API) say(w http.ResponseWriter, r *http.Request, run *apiRun) {
 		http.Error(w, "text over 1 MiB", http.StatusRequestEntityTooLarge)
 		return
 	}
+	// --channel takes ADAPTER:CHANNEL, or a bare channel on the first
+	// adapter; the run's own channel keeps its thread.
+	adapter := run.msg.Adapter
 	reply := bot.Reply{Channel: run.msg.Channel, Thread: run.msg.Thread, Text: string(body), Via: run.msg.Via}
-	if ch := strings.TrimPrefix(r.URL.Query().Get("channel"), "#"); ch != "" && ch != run.msg.Channel.Label() && ch != run.msg.Channel.ID {
-		reply = bot.Reply{Channel: bot.Channel{ID: ch, Name: ch}, Text: string(body)}
+	if ch := strings.TrimSpace(r.URL.Query().Get("channel")); ch != "" {
+		t := a.bot.Target(ch)
+		if t.Adapter != adapter || (t.Channel.ID != run.msg.Channel.Label() && t.Channel.ID != run.msg.Channel.ID) {
+			adapter, reply = t.Adapter, bot.Reply{Channel: t.Channel, Text: string(body)}
+		}
 	}
 	if strings.TrimSpace(reply.Text) == "" {
 		http.Error(w, "nothing to say", http.StatusBadRequest)
 		return
 	}
-	if err := a.bot.Say(r.Context(), reply); err != nil {
+	if err := a.bot.Say(r.Context(), adapter, reply); err != nil {
 		a.fail(w, "say", err)
 		return
 	}

@@ -31,7 +31,7 @@ const (
 func wfServer(t testing.TB) *HTTPServer {
 	t.Helper()
 	cfg := bot.Defaults()
-	cfg.Webhooks = []bot.Webhook{{Name: "gh", Secret: bot.Secret(wfSecret), Channel: "#ops"}}
+	cfg.Webhooks = []bot.Webhook{{Name: "gh", Secret: bot.Secret(wfSecret), Channel: bot.Channels{"#ops"}}}
 	b := bot.New(cfg, bot.Options{Adapter: wfAdapter{}})
 	h, err := NewHTTPServer(b, "127.0.0.1:0")
 	if err != nil {
