@@ -7,6 +7,7 @@ FUZZ_HEADER ?= 150000x
 FUZZ_ADDRESS ?= 100000x
 FUZZ_WEBHOOK ?= 50000x
 FUZZ_PRINCIPAL ?= 100000x
+FUZZ_CONFIG_ENV ?= 10000x
 
 .PHONY: all build test fmt vet staticcheck unit fuzz bench run clean
 
@@ -40,6 +41,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzAddress$$' -fuzztime=$(FUZZ_ADDRESS) ./bot
 	$(GO) test -run='^$$' -fuzz='^FuzzPrincipal$$' -fuzztime=$(FUZZ_PRINCIPAL) ./bot
 	$(GO) test -run='^$$' -fuzz='^FuzzWebhookRequest$$' -fuzztime=$(FUZZ_WEBHOOK) ./bot/web
+	$(GO) test -run='^$$' -fuzz='^FuzzConfigFromVariables$$' -fuzztime=$(FUZZ_CONFIG_ENV) .
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./bot ./handlers ./bot/events

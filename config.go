@@ -220,7 +220,7 @@ func applyEnv(v *viper.Viper, ct reflect.Type, environ []string) (map[string]str
 				errs = append(errs, perrs...)
 				continue
 			}
-			if changed {
+			if changed && parsed != nil {
 				out, err := yaml.Marshal(parsed)
 				if err != nil {
 					errs = append(errs, fmt.Errorf("%s: %s: %w", name, k.path, err))
@@ -375,6 +375,8 @@ var (
 	quotedRE = regexp.MustCompile("'[^']*'|`[^`]*`|\"[^\"]*\"")
 	lineRE   = regexp.MustCompile(`line \d+`)
 	indexRE  = regexp.MustCompile(`\[\d+\]`)
+	// keyNameRE is a key shown in an error: a plain name.
+	keyNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 )
 
 // yamlProblem is a YAML error without any part of the text that was parsed:
@@ -543,6 +545,11 @@ func unknownKeysAt(raw map[string]any, prefix, pattern string, t reflect.Type) [
 	for k, val := range raw {
 		f, ok := fields[k]
 		if !ok {
+			// A key that is no name, or has no value, may be a value
+			// that lost its separator (secret:xoxb-...): not shown.
+			if !keyNameRE.MatchString(k) || val == nil {
+				k = "(a key that is not a name)"
+			}
 			out = append(out, prefix+k)
 			continue
 		}
@@ -616,6 +623,12 @@ func yamlStringHook(from, to reflect.Type, data any) (any, error) {
 	var out any
 	if err := yaml.Unmarshal([]byte(s), &out); err != nil {
 		return nil, fmt.Errorf("not valid YAML or JSON: %s", yamlProblem(err, s))
+	}
+	if out == nil { // only a comment, or null: empty (a nil here panics mapstructure)
+		if to.Kind() == reflect.Slice {
+			return []any{}, nil
+		}
+		return map[string]any{}, nil
 	}
 	return out, nil
 }

@@ -349,7 +349,9 @@ func (c *Config) Validate() error {
 	}
 	for k := range c.Scripts.Env {
 		if k == "" || strings.ContainsAny(k, "= \t\n") {
-			bad("scripts.env", "%q is not a valid variable name", k)
+			// Nothing of it is shown: "TOKEN=xoxb-..." is a value
+			// written as a key.
+			bad("scripts.env", "a variable name is empty or has '=' or white space in it")
 		}
 	}
 	for _, k := range c.Scripts.EnvPassthrough {
