@@ -116,13 +116,13 @@ func TestSilencesFromChat(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the silence did not end")
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 	p.expect(`^alert: \{"n":2\}$`)
 	p.close()
 
 	// Made, ended and muted events are all in the audit log.
-	out, _, _ := runOnce(t, dir, baseEnv(), "/user root\nhistory 50\n")
+	out, _, _ := runOnce(t, dir, baseEnv(), "/user root\nhistory 100\n")
 	for _, want := range []string{
 		`alice in shell: silence "silence alerts for 2h where alert == \"disk\" && level >= 2 -- planned maintenance" -> ok`,
 		`alice in shell: unsilence "unsilence ` + strings.ToLower(id) + `" -> ok`,
