@@ -318,3 +318,27 @@ func TestEtcdOverTLS(t *testing.T) {
 		t.Fatalf("check without a client certificate: exit %d\n%s", code, stderr)
 	}
 }
+
+// etcd with auth on: the bot logs in with store.etcd.username and a
+// password from store.etcd.password_file, and never shows the password.
+func TestEtcdAuthWithPasswordFile(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	const password = "s3cret-etcd-pw"
+	etcd.EnableAuth(t, "root", password)
+	dir := t.TempDir()
+	writeScript(t, dir, "ok.sh", "#!/bin/sh\n# @respond ^ok$\necho ok\n")
+	pwFile := filepath.Join(dir, "etcd-password")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := baseEnv("WIREBOT_STORE_BACKEND=etcd", "WIREBOT_STORE_ETCD_ENDPOINTS="+etcd.Endpoint, "WIREBOT_STORE_ETCD_PREFIX=/auth/",
+		"WIREBOT_STORE_ETCD_USERNAME=root")
+	out, stderr, code := runOnce(t, dir, append(env, "WIREBOT_STORE_ETCD_PASSWORD_FILE="+pwFile), "ok\n")
+	if code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("bot with etcd auth: exit %d\n%s\n%s", code, out, stderr)
+	}
+	out, stderr, code = runOnce(t, dir, append(env, "WIREBOT_STORE_ETCD_PASSWORD=wrong-"+password), "ok\n")
+	if code != 1 || strings.Contains(out+stderr, password) {
+		t.Fatalf("bot with a wrong etcd password: exit %d\n%s\n%s", code, out, stderr)
+	}
+}

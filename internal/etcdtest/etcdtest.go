@@ -190,3 +190,34 @@ func (s *Server) makeCerts() {
 	}
 	s.clientTLS = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}
 }
+
+// EnableAuth adds user (with the root role) and turns etcd's auth on.
+func (s *Server) EnableAuth(t testing.TB, user, password string) {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{s.Endpoint}, DialTimeout: time.Second, Logger: zap.NewNop(), TLS: s.clientTLS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cli.UserAdd(ctx, user, password); err != nil {
+		t.Fatal(err)
+	}
+	if user != "root" {
+		if _, err := cli.UserAdd(ctx, "root", password); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cli.UserGrantRole(ctx, user, "root"); err != nil {
+		t.Fatal(err)
+	}
+	if user != "root" {
+		if _, err := cli.UserGrantRole(ctx, "root", "root"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cli.AuthEnable(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
