@@ -225,6 +225,11 @@ func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
 		// messages between two syncs (the default is 20 events).
 		req := mautrix.ReqSync{Since: since, Timeout: int(a.opts.SyncTimeout / time.Millisecond),
 			FilterID: `{"room":{"timeline":{"limit":500}}}`}
+		if !a.connected.Load() {
+			// Coming back after a failure: answer at once, so that the
+			// connection shows as up without waiting for news.
+			req.Timeout = 0
+		}
 		if !live {
 			// What this run first hears is what happened before it: the
 			// full state of every room (to know them all), and no more
@@ -261,6 +266,7 @@ func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
 		if time.Since(upSince) > time.Minute {
 			wait = time.Second
 		}
+		a.log.Debug("matrix: synced", "since", since, "next_batch", resp.NextBatch, "rooms", len(resp.Rooms.Join), "invites", len(resp.Rooms.Invite), "timeout_ms", req.Timeout)
 		a.handleSync(ctx, in, resp, live)
 		since = resp.NextBatch
 		a.setState("next_batch", since)
