@@ -42,7 +42,12 @@ func (m *Metrics) WritePrometheus(w io.Writer) error {
 }
 
 // labelValue escapes a label value as the text format requires.
+// It runs for every run counted: the common value with nothing to escape
+// costs no Replacer (building one was a fifth of a ping's CPU).
 func labelValue(v string) string {
+	if !strings.ContainsAny(v, "\\\"\n") {
+		return v
+	}
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
 }
 

@@ -5,16 +5,21 @@ package memtrim
 
 import (
 	"context"
+	"runtime"
 	"runtime/debug"
 	"time"
 )
 
-// Trim returns the heap's free memory to the system (a forced GC, then
+// Trim returns the heap's free memory to the system (forced GCs, then
 // every free span) and drops this process's mappings of the executable's
 // read-only pages, which stay in the page cache: those used again come
 // back on their next touch as minor faults, those only start-up needed
 // (package initialisers, descriptor tables) stop counting in RSS.
 func Trim() {
+	// Two collections: the first moves sync.Pools' contents (bbolt's
+	// pages, our read buffers) to their victim caches, the second frees
+	// them, so FreeOSMemory can return their spans.
+	runtime.GC()
 	debug.FreeOSMemory()
 	dropExecutablePages()
 }
