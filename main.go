@@ -289,6 +289,32 @@ func newAdapter(name string, cfg bot.Config, log *slog.Logger, store *bot.Store,
 	}
 }
 
+// printGroups shows who each group (admins among them) resolves to:
+// people with their principals, principals, bare ids of the one adapter.
+func printGroups(w io.Writer, cfg bot.Config) {
+	dir, err := bot.NewDirectory(cfg.AdapterList(), cfg.People)
+	if err != nil {
+		return // Validate reported it
+	}
+	access, _ := bot.NewAccess(dir, cfg.Admins, cfg.Groups)
+	groups := access.Resolved()
+	names := make([]string, 0, len(groups))
+	for g := range groups {
+		names = append(names, g)
+	}
+	sort.Strings(names)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tMEMBERS")
+	for _, g := range names {
+		members := strings.Join(groups[g], ", ")
+		if members == "" {
+			members = "(nobody)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", g, members)
+	}
+	_ = tw.Flush()
+}
+
 // checkFailed means check found problems in scripts: exit code 1.
 type checkFailed struct{ n int }
 
@@ -309,6 +335,7 @@ func runCheck(args []string, stdout, stderr io.Writer, environ []string) error {
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	_ = tw.Flush()
+	printGroups(stdout, cfg)
 	// Problems are part of the report on stdout and diagnostics on stderr;
 	// on a terminal, where both are the same, they are shown once.
 	both := !sameFile(stdout, stderr)

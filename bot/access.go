@@ -96,6 +96,13 @@ func (a *Access) legacySet(items []string) map[string]bool {
 	return m
 }
 
+// refresh re-reads the members after the people changed (a link).
+func (a *Access) refresh() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.recompute()
+}
+
 // SetCaseMapping re-reads IRC entries under the server's case mapping.
 func (a *Access) SetCaseMapping(cm CaseMapping) {
 	a.dir.SetCaseMapping(cm)

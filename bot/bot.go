@@ -55,6 +55,7 @@ type Bot struct {
 	cancelRun context.CancelFunc
 
 	messagesIn atomic.Int64
+	links      links // link codes waiting to be typed back
 	runSeq     runSeq
 	role       func() Role
 	tracking   sync.WaitGroup // clearing records of runs in flight
@@ -123,6 +124,9 @@ func New(cfg Config, o Options) *Bot {
 	}
 	if o.Store != nil {
 		b.audit = newAuditWriter(o.Store, log)
+		if err := b.loadLinks(); err != nil {
+			log.Error("load links", "err", err)
+		}
 		if err := b.access.UseStore(o.Store); err != nil {
 			log.Error("load group changes", "err", err)
 		}

@@ -25,7 +25,7 @@ type Directory struct {
 
 // slackIDRE is what a Slack user id looks like; anything else after
 // `slack:` is a user name, resolved by matching the user's unique name.
-var slackIDRE = regexp.MustCompile(`^[UWB][A-Z0-9]{2,}$`)
+var slackIDRE = regexp.MustCompile(`^[UWB][A-Z0-9]+$`)
 
 // NewDirectory builds the directory of people for the adapters that run.
 // people's entries must be principals (ADAPTER:ID); a problem is a

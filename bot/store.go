@@ -21,7 +21,8 @@ var (
 	bucketGroups    = []byte("groups")
 	bucketAudit     = []byte("audit")
 	bucketSilences  = []byte("silences")
-	allBuckets      = [][]byte{bucketKV, bucketFacts, bucketSchedules, bucketApprovals, bucketGroups, bucketAudit, bucketSilences, bucketRuns, bucketTicks}
+	bucketLinks     = []byte("links")
+	allBuckets      = [][]byte{bucketKV, bucketFacts, bucketSchedules, bucketApprovals, bucketGroups, bucketAudit, bucketSilences, bucketRuns, bucketTicks, bucketLinks}
 )
 
 // GlobalNamespace is the key/value namespace every script shares.

@@ -59,6 +59,9 @@ func (bi *Builtins) Routes() []*bot.Route {
 			def{"silence", `^silence\s+(\S+)(?:\s+for\s+(\S+))?(?:\s+where\s+(.+?))?(?:\s+--(?:\s+(.*?))?)?\s*$`, []string{"silence <hook> [for <duration>] [where <expr>] [-- <reason>] - mute a webhook's events (default 1h)"}, nil, bi.silence},
 			def{"silences", `^silences$`, []string{"silences - the webhook silences in force"}, nil, bi.silencesList},
 			def{"unsilence", `^unsilence\s+([A-Za-z0-9]+)$`, []string{"unsilence <id> - end a silence"}, nil, bi.unsilence},
+			def{"link", `^link\s+(\d{6})$`, []string{"link <code> - finish linking: the code sent to your other principals"}, nil, bi.linkFinish},
+			def{"link", `^link\s+(\S+)$`, []string{"link <person> - become that person here: a code goes to their other principals by direct message"}, nil, bi.linkStart},
+			def{"unlink", `^unlink\s+(\S+)$`, []string{"unlink <principal> - remove a link made in chat (the person or admins)"}, nil, bi.unlink},
 			def{"group", `^group\s+(list|add|remove)(?:\s+(\S+)(?:\s+(\S+))?)?$`, []string{"group list | group add <group> <user> | group remove <group> <user> - manage groups (admins)"}, []string{"admins"}, bi.group},
 		)
 	}
@@ -147,9 +150,64 @@ func (bi *Builtins) whoami(ctx context.Context, w bot.ResponseWriter, r *bot.Req
 		if len(others) > 0 {
 			links = "also " + strings.Join(others, ", ")
 		}
+		if linked := bi.bot.Directory().Linked(u.Person); len(linked) > 0 {
+			var ls []string
+			for _, p := range linked {
+				ls = append(ls, p.String())
+			}
+			links += "; linked in chat: " + strings.Join(ls, ", ")
+		}
 		person = fmt.Sprintf("person %s (%s)", u.Person, links)
 	}
 	return w.Reply(ctx, fmt.Sprintf("You are %s (id %s), %s. Principal %s, %s.", u.Name, u.ID, g, u.Principal, person))
+}
+
+func (bi *Builtins) linkStart(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
+	sent, err := bi.bot.LinkStart(ctx, r.Message.User, r.Args[0])
+	var le *bot.LinkError
+	if errors.As(err, &le) {
+		_ = w.Reply(ctx, le.Msg)
+		return fmt.Errorf("link: %w", bot.ErrRefused)
+	}
+	if err != nil {
+		return bi.storeFailed(ctx, w, "start the link", err)
+	}
+	names := make([]string, len(sent))
+	for i, p := range sent {
+		names[i] = p.String()
+	}
+	return w.Reply(ctx, fmt.Sprintf("A code went to %s by direct message. Say it here within %s: link CODE",
+		strings.Join(names, ", "), bot.ShortDuration(bot.LinkCodeTTL)))
+}
+
+func (bi *Builtins) linkFinish(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
+	person, err := bi.bot.LinkFinish(r.Message.User, r.Args[0])
+	var le *bot.LinkError
+	if errors.As(err, &le) {
+		_ = w.Reply(ctx, le.Msg)
+		return fmt.Errorf("link: %w", bot.ErrRefused)
+	}
+	if err != nil {
+		return bi.storeFailed(ctx, w, "save the link", err)
+	}
+	return w.Reply(ctx, fmt.Sprintf("Linked: %s is %s now.", r.Message.User.Principal, person))
+}
+
+func (bi *Builtins) unlink(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
+	p, err := bot.ParsePrincipal(r.Args[0], bi.bot.Directory().CaseMapping())
+	if err != nil {
+		return w.Reply(ctx, fmt.Sprintf("%q is not a principal; write ADAPTER:ID, e.g. irc:alice.", r.Args[0]))
+	}
+	person, err := bi.bot.Unlink(r.Message.User, p)
+	var le *bot.LinkError
+	if errors.As(err, &le) {
+		_ = w.Reply(ctx, le.Msg)
+		return fmt.Errorf("unlink: %w", bot.ErrRefused)
+	}
+	if err != nil {
+		return bi.storeFailed(ctx, w, "remove the link", err)
+	}
+	return w.Reply(ctx, fmt.Sprintf("Unlinked %s from %s.", p, person))
 }
 
 func (bi *Builtins) reload(ctx context.Context, w bot.ResponseWriter, _ *bot.Request) error {

@@ -283,6 +283,15 @@ func (a *Adapter) receive(ctx context.Context, in bot.Inbox, c *girc.Client, e g
 	in.Receive(ctx, m)
 }
 
+// SendDirect sends text to the nick p names, in private
+// (bot.DirectMessager).
+func (a *Adapter) SendDirect(ctx context.Context, p bot.Principal, text string) error {
+	if p.Adapter != "irc" {
+		return fmt.Errorf("send a direct message to %s: not an IRC user", p)
+	}
+	return a.Send(ctx, bot.Reply{Channel: bot.Channel{ID: p.ID, Name: p.ID, Direct: true}, Text: text})
+}
+
 // ErrNotConnected is a reply that could not wait for the connection.
 var ErrNotConnected = errors.New("not connected to IRC")
 

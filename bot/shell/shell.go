@@ -189,6 +189,12 @@ func (a *Adapter) Send(_ context.Context, r bot.Reply) error {
 	return nil
 }
 
+// SendDirect prints text for the shell user p names, marked as private
+// (bot.DirectMessager): everyone at the terminal is every shell user.
+func (a *Adapter) SendDirect(ctx context.Context, p bot.Principal, text string) error {
+	return a.Send(ctx, bot.Reply{Channel: bot.Channel{ID: p.ID, Name: p.ID, Direct: true}, Text: "[to " + p.ID + "] " + text})
+}
+
 // Flush writes anything still buffered.
 func (a *Adapter) Flush(context.Context) error {
 	a.mu.Lock()

@@ -346,6 +346,19 @@ func (a *Adapter) Send(ctx context.Context, r bot.Reply) error {
 	return err
 }
 
+// SendDirect posts text in a direct message to the Slack user p names
+// (bot.DirectMessager): conversations.open, then a post there.
+func (a *Adapter) SendDirect(ctx context.Context, p bot.Principal, text string) error {
+	if p.Adapter != "slack" {
+		return fmt.Errorf("send a direct message to %s: not a Slack user", p)
+	}
+	ch, _, _, err := a.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{p.ID}})
+	if err != nil {
+		return fmt.Errorf("open a direct message with %s: %w", p, err)
+	}
+	return a.Send(ctx, bot.Reply{Channel: bot.Channel{ID: ch.ID, Direct: true}, Text: text})
+}
+
 // Post is Send that returns the first posted message's ts: the thread
 // later replies go to (bot.Poster).
 func (a *Adapter) Post(ctx context.Context, r bot.Reply) (string, error) {

@@ -181,6 +181,18 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		reply(map[string]any{"user_id": s.BotUserID, "bot_id": s.BotID, "user": s.BotName, "team": "Test", "team_id": "T1"})
+	case "conversations.open":
+		// A direct message channel per user: D + the user's id.
+		users := r.Form.Get("users")
+		if users == "" || strings.Contains(users, ",") {
+			fail("invalid_users")
+			return
+		}
+		if _, ok := s.Users[users]; !ok {
+			fail("user_not_found")
+			return
+		}
+		reply(map[string]any{"channel": map[string]any{"id": "D" + users, "is_im": true}})
 	case "users.info":
 		id := r.Form.Get("user")
 		name, ok := s.Users[id]
