@@ -31,12 +31,7 @@ var approveIDRE = regexp.MustCompile("`approve ([A-Z0-9]+)`")
 func identityAsk(t *testing.T, u *ircUser, text string) string {
 	t.Helper()
 	u.say("#ops", text)
-	for {
-		got := u.message("wirebot", "#ops")
-		if m := approveIDRE.FindStringSubmatch(got); m != nil {
-			return m[1]
-		}
-	}
+	return approveIDRE.FindStringSubmatch(multiIRCReply(t, u, "#ops", approveIDRE.String()))[1]
 }
 
 // identityRenick changes u's nick and waits for the server to confirm it.
@@ -60,9 +55,7 @@ func TestIdentityIRCNickCaseCannotSelfApprove(t *testing.T) {
 		t.Fatalf("ALICE approving alice's request: %q", got)
 	}
 	bob.say("#ops", "!approve "+id)
-	for got := ""; !strings.HasPrefix(got, "deployed web for alice"); {
-		got = bob.message("wirebot", "#ops")
-	}
+	multiIRCReply(t, bob, "#ops", "^deployed web for alice$")
 	stopBot(t, p)
 }
 
@@ -101,16 +94,12 @@ webhooks: [{name: deploy, secret: hooksecret, channel: "#ops", command: "hooked"
 	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600)
 	p := startBot(t, dir, baseEnv())
 	admin.waitPresent("#ops", "wirebot", 15*time.Second)
-	for got := ""; got != "fetched with --token=s3cr3t"; {
-		got = admin.message("wirebot", "#ops")
-	}
+	multiIRCReply(t, admin, "#ops", "^fetched with --token=s3cr3t$")
 	base := httpAddr(t, p)
 	if code, _ := do(t, "POST", base+"/hooks/deploy", "{}", "Authorization", "Bearer hooksecret"); code != 202 {
 		t.Fatalf("hook: %d", code)
 	}
-	for got := ""; got != "hooked as wirebot:webhook"; {
-		got = admin.message("wirebot", "#ops")
-	}
+	multiIRCReply(t, admin, "#ops", "^hooked as wirebot:webhook$")
 
 	for _, nick := range []string{"scheduler", "webhook"} {
 		u := connectUser(t, srv.addr(), nick)

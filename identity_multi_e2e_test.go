@@ -73,11 +73,17 @@ func multiSlackPost(t *testing.T, fs *fakeslack.Server, channel, re string) fake
 func multiIRCReply(t *testing.T, u *ircUser, target, re string) string {
 	t.Helper()
 	rx := regexp.MustCompile(re)
-	for {
-		if got := u.message("wirebot", target); rx.MatchString(got) {
+	deadline := time.Now().Add(30 * time.Second)
+	var seen []string
+	for time.Now().Before(deadline) {
+		got := u.message("wirebot", target)
+		if rx.MatchString(got) {
 			return got
 		}
+		seen = append(seen, got)
 	}
+	t.Fatalf("%s: no message from wirebot to %s matching %q within 30s; saw %q", u.nick, target, re, seen)
+	return ""
 }
 
 func TestMultiNetworkApprovalAcrossNetworks(t *testing.T) {
