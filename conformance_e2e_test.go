@@ -85,6 +85,7 @@ var confNetworks = []struct {
 	{"shell", func() confNetwork { return &confShell{} }, ""},
 	{"irc", func() confNetwork { return &confIRC{} }, ""},
 	{"slack", func() confNetwork { return &confSlack{} }, ""},
+	{"xmpp", func() confNetwork { return &confXMPP{} }, ""},
 	{"matrix", func() confNetwork { return &confMatrix{} }, ""},
 }
 
@@ -427,4 +428,49 @@ func (c *confSlackClient) Next(t *testing.T, d time.Duration) confMsg {
 		text = strings.TrimSuffix(s, "\n```")
 	}
 	return confMsg{Text: text, Private: strings.HasPrefix(p.Channel, "D")}
+}
+
+// --- XMPP: a real prosody ---
+
+type confXMPP struct {
+	srv    *prosodyServer
+	downAt time.Time
+}
+
+func (n *confXMPP) Setup(t *testing.T) string {
+	n.srv = startProsody(t)
+	n.srv.register("wirebot", "botpass")
+	return xmppBotConfig(n.srv)
+}
+func (n *confXMPP) Attach(t *testing.T, p *botProc) {}
+func (n *confXMPP) Outages() bool                   { return true }
+func (n *confXMPP) Down(t *testing.T)               { n.downAt = time.Now(); n.srv.stop() }
+func (n *confXMPP) Up(t *testing.T)                 { n.srv.start() }
+func (n *confXMPP) Client(t *testing.T, name string) confClient {
+	n.srv.register(name, name+"pass")
+	c := &confXMPPClient{n: n, name: name}
+	c.u = connectXMPPUser(t, n.srv, name, name+"pass", prosodyRoom)
+	return c
+}
+
+type confXMPPClient struct {
+	n    *confXMPP
+	name string
+	u    *xmppUser
+}
+
+func (c *confXMPPClient) Rejoin(t *testing.T) {
+	seen := c.u.seen
+	c.u = connectXMPPUser(t, c.n.srv, c.name, c.name+"pass")
+	c.u.seen = seen
+	c.u.rejoin(c.n.downAt.Add(-2 * time.Second))
+}
+func (c *confXMPPClient) Say(t *testing.T, text string)     { c.u.t = t; c.u.say(text) }
+func (c *confXMPPClient) Mention(t *testing.T, text string) { c.u.t = t; c.u.say("wirebot: " + text) }
+func (c *confXMPPClient) Private(t *testing.T, text string) { c.u.t = t; c.u.private(text) }
+func (c *confXMPPClient) Next(t *testing.T, d time.Duration) confMsg {
+	t.Helper()
+	c.u.t = t
+	m, _ := c.u.next(d)
+	return confMsg{Text: m.Text, Private: m.Type != "groupchat"}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/wirebot/wirebot/bot/shell"
 	slackadapter "github.com/wirebot/wirebot/bot/slack"
 	"github.com/wirebot/wirebot/bot/web"
+	xmppadapter "github.com/wirebot/wirebot/bot/xmpp"
 	"github.com/wirebot/wirebot/handlers"
 	"github.com/wirebot/wirebot/internal/memtrim"
 )
@@ -277,6 +278,11 @@ func newAdapter(name string, cfg bot.Config, log *slog.Logger, store *bot.Store,
 			BotToken: cfg.Slack.BotToken.Reveal(), AppToken: cfg.Slack.AppToken.Reveal(), APIURL: cfg.Slack.APIURL,
 			ListenToBots: cfg.ListenToBots, Logger: log, BotName: cfg.Name,
 			OnReconnect: func() { reconnects.Add(1) },
+		}), nil
+	case "xmpp":
+		return xmppadapter.New(xmppadapter.Options{
+			JID: cfg.XMPP.JID, Password: cfg.XMPP.Password.Reveal(), Server: cfg.XMPP.Server, TLS: cfg.XMPP.TLS,
+			Rooms: cfg.XMPP.Rooms, Nick: cfg.XMPP.Nick, Logger: log, OnReconnect: func() { reconnects.Add(1) },
 		}), nil
 	case "irc":
 		return ircadapter.New(ircadapter.Options{

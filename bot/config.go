@@ -29,6 +29,7 @@ type Config struct {
 	Scripts       ScriptsConfig       `mapstructure:"scripts"`
 	Slack         SlackConfig         `mapstructure:"slack"`
 	IRC           IRCConfig           `mapstructure:"irc"`
+	XMPP          XMPPConfig          `mapstructure:"xmpp"`
 	Matrix        MatrixConfig        `mapstructure:"matrix"`
 	HTTP          HTTPConfig          `mapstructure:"http"`
 	People        map[string][]string `mapstructure:"people"`
@@ -74,6 +75,16 @@ type IRCConfig struct {
 	Nick     string   `mapstructure:"nick"`
 	Password Secret   `mapstructure:"password"`
 	Channels []string `mapstructure:"channels"`
+}
+
+// XMPPConfig holds the XMPP adapter's settings.
+type XMPPConfig struct {
+	JID      string   `mapstructure:"jid"`
+	Password Secret   `mapstructure:"password"`
+	Server   string   `mapstructure:"server"` // host:port; "" finds it from the JID
+	TLS      string   `mapstructure:"tls"`    // starttls | direct | none
+	Rooms    []string `mapstructure:"rooms"`
+	Nick     string   `mapstructure:"nick"`
 }
 
 // MatrixConfig holds the Matrix adapter's settings: an access token, or a
@@ -251,6 +262,7 @@ func Defaults() Config {
 			EnvPassthrough: []string{},
 		},
 		IRC:           IRCConfig{Server: "127.0.0.1:6667", Nick: "wirebot", Channels: []string{"#ops"}},
+		XMPP:          XMPPConfig{TLS: "starttls", Rooms: []string{}, Nick: "wirebot"},
 		Matrix:        MatrixConfig{Rooms: []string{}},
 		Admins:        []string{},
 		Groups:        map[string][]string{},
@@ -378,6 +390,27 @@ func (c *Config) Validate() error {
 			bad("irc.nick", "must not be empty")
 		}
 	}
+	if c.Uses("xmpp") {
+		if !strings.Contains(c.XMPP.JID, "@") {
+			bad("xmpp.jid", "%q is not a JID like bot@example.org", c.XMPP.JID)
+		}
+		if c.XMPP.Password == "" {
+			bad("xmpp.password", "must be set for adapter xmpp (or WIREBOT_XMPP_PASSWORD, or xmpp.password_file)")
+		}
+		switch c.XMPP.TLS {
+		case "starttls", "direct", "none":
+		default:
+			bad("xmpp.tls", "%q is not one of starttls, direct, none", c.XMPP.TLS)
+		}
+		if c.XMPP.Server != "" {
+			if _, _, err := net.SplitHostPort(c.XMPP.Server); err != nil {
+				bad("xmpp.server", "%q is not host:port", c.XMPP.Server)
+			}
+		}
+		if c.XMPP.Nick == "" {
+			bad("xmpp.nick", "must not be empty")
+		}
+	}
 	if c.Adapter == "matrix" {
 		c.validateMatrix(bad)
 	}
@@ -488,7 +521,7 @@ func (c *Config) Validate() error {
 
 // supportedAdapters are the adapters this build has; adapter packages
 // being written add their names here.
-var supportedAdapters = []string{"shell", "slack", "irc", "matrix"}
+var supportedAdapters = []string{"shell", "slack", "irc", "xmpp", "matrix"}
 
 // SupportedAdapter reports whether name is an adapter this build runs.
 func SupportedAdapter(name string) bool { return slices.Contains(supportedAdapters, name) }
