@@ -14,13 +14,13 @@ import (
 
 // ngircd runs a real IRC server on a free loopback port.
 type ngircd struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	port int
 	cmd  *exec.Cmd
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -30,9 +30,9 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startNgircd(t *testing.T) *ngircd { return startNgircdPass(t, "") }
+func startNgircd(t testing.TB) *ngircd { return startNgircdPass(t, "") }
 
-func startNgircdPass(t *testing.T, password string) *ngircd {
+func startNgircdPass(t testing.TB, password string) *ngircd {
 	t.Helper()
 	bin, err := exec.LookPath("ngircd")
 	if err != nil {
