@@ -88,6 +88,9 @@ type room struct {
 
 const stateName = "matrix"
 
+// timelineLimit is how many events of a room one live sync may bring.
+const timelineLimit = 500
+
 // ErrNotConnected is a reply that could not wait for the connection.
 var ErrNotConnected = errors.New("not connected to Matrix")
 
@@ -224,7 +227,7 @@ func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
 		// Room timelines are long enough that a busy room does not drop
 		// messages between two syncs (the default is 20 events).
 		req := mautrix.ReqSync{Since: since, Timeout: int(a.opts.SyncTimeout / time.Millisecond),
-			FilterID: `{"room":{"timeline":{"limit":500}}}`}
+			FilterID: fmt.Sprintf(`{"room":{"timeline":{"limit":%d}}}`, timelineLimit)}
 		if !a.connected.Load() {
 			// Coming back after a failure: answer at once, so that the
 			// connection shows as up without waiting for news.
@@ -384,7 +387,9 @@ func (a *Adapter) handleSync(ctx context.Context, in bot.Inbox, resp *mautrix.Re
 		// In a room joined since the last sync, what was said before the
 		// bot's own join is history.
 		roomLive := live && known
-		if roomLive && jr.Timeline.Limited {
+		// (Dendrite marks some short timelines limited: only a full one
+		// means that messages were left out.)
+		if roomLive && jr.Timeline.Limited && len(jr.Timeline.Events) >= timelineLimit {
 			a.log.Warn("matrix: more was said in the room than one sync holds; the oldest messages go unanswered", "room", roomID)
 		}
 		for _, ev := range jr.Timeline.Events {
