@@ -110,6 +110,10 @@ func TestMultiNetworkApprovalAcrossNetworks(t *testing.T) {
 	}
 	id := regexp.MustCompile("`approve ([A-Z0-9]+)`").FindStringSubmatch(ask.Text)[1]
 
+	// pending, asked on IRC, names her principal and person.
+	bob.say("wirebot", "pending")
+	multiIRCReply(t, bob, "bob", id+`: alice asked "deploy web" .*\[slack:U1, person alice, on slack\]$`)
+
 	// alice, the same person on IRC, cannot approve it.
 	alice.say("#ops", "!approve "+id)
 	multiIRCReply(t, alice, "#ops", "cannot approve your own request")

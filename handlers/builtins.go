@@ -419,6 +419,16 @@ func (bi *Builtins) pending(ctx context.Context, w bot.ResponseWriter, _ *bot.Re
 		lines[i] = fmt.Sprintf("%s: %s asked %s in %s; approvers: %s (%s); expires in %s",
 			a.ID, a.Requester.Name, a.What(), channelName(a.Channel), strings.Join(a.Groups, ", "), people,
 			time.Until(a.Expires).Round(time.Second))
+		if p := a.Requester.Principal; !p.IsZero() {
+			lines[i] += " [" + p.String()
+			if a.Requester.Person != "" {
+				lines[i] += ", person " + a.Requester.Person
+			}
+			if a.Adapter != "" && len(bi.bot.Adapters()) > 1 {
+				lines[i] += ", on " + a.Adapter
+			}
+			lines[i] += "]"
+		}
 	}
 	return w.Reply(ctx, strings.Join(lines, "\n"))
 }
