@@ -36,6 +36,7 @@ func startMultiNet(t *testing.T, extra string) *multiNet {
 	m := &multiNet{fs: fakeslack.New(), srv: startNgircd(t), dir: t.TempDir()}
 	t.Cleanup(m.fs.Close)
 	writeScript(t, m.dir, "deploy.sh", "#!/bin/sh\n# @respond ^deploy (\\S+)$\n# @approve ops\necho \"deployed $1 for $WIREBOT_PERSON as $WIREBOT_PRINCIPAL\"\n")
+	writeScript(t, m.dir, "announce.sh", "#!/bin/sh\n# @respond ^announce$\nwirebot say --channel irc:#ops \"hello irc from $WIREBOT_PRINCIPAL\"\nwirebot say --channel slack:#ops \"hello slack\"\n")
 	os.WriteFile(filepath.Join(m.dir, "config.yaml"), []byte(multiConfig(m.fs, m.srv, extra)), 0o600)
 	m.start(t)
 	return m
@@ -142,6 +143,10 @@ func TestMultiNetworkScheduleToBoth(t *testing.T) {
 	dave := connectUser(t, m.srv.addr(), "dave", "#ops")
 	multiSlackPost(t, m.fs, "#ops", "^PONG$")
 	multiIRCReply(t, dave, "#ops", "^PONG$")
+	// wirebot say --channel takes ADAPTER:CHANNEL too.
+	m.fs.Message("U1", "C1", "!announce", "")
+	multiIRCReply(t, dave, "#ops", "^hello irc from slack:U1$")
+	multiSlackPost(t, m.fs, "C1", "^hello slack$") // C1 is #ops: the run's own channel
 	stopBot(t, m.p)
 }
 
