@@ -11,18 +11,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dropExecutablePages tells the kernel this process no longer needs its
-// private read-only (r-xp, r--p) mappings of its own executable whose
-// pages were never written. MADV_DONTNEED on such a mapping only unmaps
-// clean page-cache pages. A mapping holding any anonymous page (a
+// dropExecutablePages tells the kernel this process no longer needs the
+// pages of its read-only file mappings (r-xp, r--p, r--s: its own
+// executable, and bbolt's read-only map of data_file) that were never
+// written. MADV_DONTNEED on such a mapping only unmaps clean page-cache
+// pages: the next read faults them back in from the cache. A mapping holding any anonymous page (a
 // position-independent build's relocated RELRO segment) and every
 // writable one (the data segment) are left alone: there it would throw
 // away what was written.
 func dropExecutablePages() {
-	exe, err := os.Executable()
-	if err != nil {
-		return
-	}
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return
@@ -54,7 +51,7 @@ func dropExecutablePages() {
 			keep = append(keep, *cur)
 		}
 		cur = nil
-		if len(fields) < 6 || fields[5] != exe || (fields[1] != "r-xp" && fields[1] != "r--p") {
+		if len(fields) < 6 || !strings.HasPrefix(fields[5], "/") || (fields[1] != "r-xp" && fields[1] != "r--p" && fields[1] != "r--s") {
 			continue
 		}
 		lo, hi, _ := strings.Cut(fields[0], "-")
