@@ -9,7 +9,7 @@ FUZZ_WEBHOOK ?= 50000x
 FUZZ_PRINCIPAL ?= 100000x
 FUZZ_CONFIG_ENV ?= 10000x
 
-.PHONY: all build test fmt vet staticcheck unit fuzz bench run clean
+.PHONY: all build install test fmt vet staticcheck unit fuzz bench run clean
 
 all: build
 
@@ -17,8 +17,28 @@ all: build
 # call from a script is one) is about a millisecond faster. grpcnotrace
 # leaves out gRPC's tracing (golang.org/x/net/trace), which the etcd
 # client would otherwise bring in.
+# Stripped (-s -w) and stamped with the version, commit and date from git:
+# the build info alone carries no VCS stamp where GOFLAGS=-buildvcs=false.
+BIN ?= wirebot
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS = -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -tags grpcnotrace -o wirebot .
+	CGO_ENABLED=0 $(GO) build -trimpath -tags grpcnotrace -ldflags='$(LDFLAGS)' -o $(BIN) .
+
+# make install [DESTDIR=/tmp/pkg] [PREFIX=/usr/local]: the binary, the
+# systemd unit, the example scripts and, unless one is there, the example
+# config as /etc/wirebot/config.yaml.
+PREFIX ?= /usr/local
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/wirebot
+	install -d -m 0755 $(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/wirebot/scripts
+	sed 's|/usr/local/bin/wirebot|$(PREFIX)/bin/wirebot|g' deploy/wirebot.service >$(DESTDIR)/etc/systemd/system/wirebot.service
+	chmod 0644 $(DESTDIR)/etc/systemd/system/wirebot.service
+	install -d -m 0700 $(DESTDIR)/etc/wirebot/credentials
+	cp -p scripts/* $(DESTDIR)/etc/wirebot/scripts/
+	test -e $(DESTDIR)/etc/wirebot/config.yaml || sed 's|^scripts_dir: .*|scripts_dir: /etc/wirebot/scripts|' config.example.yaml >$(DESTDIR)/etc/wirebot/config.yaml
 
 test: fmt vet staticcheck unit fuzz
 

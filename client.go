@@ -150,7 +150,7 @@ func runBrain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wri
 // runSay is `wirebot say [--channel C] TEXT`; with no TEXT it reads stdin.
 func runSay(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("wirebot say", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // errors are returned; -h prints the whole usage on stdout
 	channel := fs.String("channel", "", "channel to post to (default: the run's channel and thread)")
 	if err := fs.Parse(args); err != nil {
 		return &usageError{err}

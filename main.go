@@ -21,6 +21,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wirebot/wirebot/bot"
 	"github.com/wirebot/wirebot/bot/boltstore"
 	"github.com/wirebot/wirebot/bot/events"
@@ -34,9 +36,6 @@ import (
 	"github.com/wirebot/wirebot/internal/memtrim"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
-
 // quietTrim is how long the bot must hear nothing before it gives memory
 // back (internal/memtrim).
 const quietTrim = 2 * time.Second
@@ -46,15 +45,26 @@ const usage = `wirebot - a lightweight ChatOps bot
 usage:
   wirebot [run] [--config FILE]   run the bot
   wirebot check [--config FILE]   validate the config and every script
-  wirebot version                 print the version
+  wirebot test [--config FILE] [--as USER] [--channel C] [--run] TEXT
+                                  dry run of one message: which command matches,
+                                  its captures, whether USER may run it, who must
+                                  approve; --run also runs it and prints the reply
+  wirebot health [--config FILE]  ask the running bot's /healthz (http.listen)
+  wirebot version, --version      print the version, commit, build date and Go
+  wirebot help, -h, --help        print this
 
 inside a script run by wirebot:
-  wirebot brain [--global] get KEY | set KEY [VALUE] | del KEY | list [PREFIX]
+  wirebot brain [--global] get KEY | set KEY [VALUE] | del KEY | list [PREFIX] | incr KEY [N]
   wirebot say [--channel C] TEXT
 
 The config file is --config, $WIREBOT_CONFIG, ./config.yaml or
 /etc/wirebot/config.yaml; with none the bot runs on defaults (the shell
-adapter, ./scripts, ./wirebot.db).
+adapter, ./scripts, ./wirebot.db). Every key can be set as WIREBOT_ + its
+path in upper case (WIREBOT_SLACK_BOT_TOKEN), every secret as a file
+(WIREBOT_SLACK_BOT_TOKEN_FILE).
+
+Exit codes: 0 ok, 1 runtime error (check: a script has an error; test:
+nothing matches or it is refused), 2 bad usage or bad config.
 `
 
 func main() {
@@ -69,6 +79,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			cmd = "help"
+		case "-version", "--version":
+			cmd = "version"
+		}
 	}
 	var err error
 	switch cmd {
@@ -84,7 +101,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "say":
 		err = runSay(ctx, args, stdin, stderr, getenvFrom(environ))
 	case "version":
-		fmt.Fprintf(stdout, "wirebot %s\n", version)
+		fmt.Fprintln(stdout, versionLine())
+	case "test":
+		err = runTry(ctx, args, stdout, stderr, environ)
+		if errors.Is(err, errRefused) {
+			return 1 // the report says why
+		}
+	case "health":
+		err = runHealth(ctx, args, stdout, stderr, environ)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -94,6 +118,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var ce *checkFailed
 	switch {
 	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp): // run --help, check -h, ...
+		fmt.Fprint(stdout, usage)
 		return 0
 	case errors.As(err, &ce):
 		return 1
@@ -120,7 +147,7 @@ func getenvFrom(environ []string) func(string) string {
 // configFromFlags parses --config and loads the configuration.
 func configFromFlags(name string, args []string, stderr io.Writer, environ []string) (bot.Config, error) {
 	fs := flag.NewFlagSet("wirebot "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // errors are returned; -h prints the whole usage on stdout
 	path := fs.String("config", "", "config file")
 	if err := fs.Parse(args); err != nil {
 		return bot.Config{}, &usageError{err}
@@ -154,8 +181,29 @@ func isTerminal(w any) bool {
 	if !ok {
 		return false
 	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS) // /dev/null is a character device too
+	return err == nil
+}
+
+// shellInput refuses to run the shell adapter on no input at all: stdin
+// closed or /dev/null (`docker run` without -i, a unit without a
+// terminal), where the bot would read nothing and exit 0 at once. Piped
+// input that simply ends is fine.
+func shellInput(stdin io.Reader) error {
+	f, ok := stdin.(*os.File)
+	if !ok {
+		return nil
+	}
+	const hint = "the shell adapter reads what you type, so it needs a terminal or piped input: " +
+		"run it at a terminal (docker run -it), pipe text into it, or choose a chat adapter (adapter: slack, or WIREBOT_ADAPTER=slack)"
 	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	if err != nil {
+		return fmt.Errorf("stdin is closed: %s", hint)
+	}
+	if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(st, null) {
+		return fmt.Errorf("stdin is %s: %s", os.DevNull, hint)
+	}
+	return nil
 }
 
 func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) error {
@@ -188,7 +236,7 @@ func serveBot(ctx context.Context, cfg bot.Config, log *slog.Logger, store *bot.
 		}
 		adapters = append(adapters, a)
 	}
-	b := bot.New(cfg, bot.Options{Adapters: adapters, Logger: log, Version: version, Store: store, Reconnects: &reconnects, Role: role})
+	b := bot.New(cfg, bot.Options{Adapters: adapters, Logger: log, Version: versionLine(), Store: store, Reconnects: &reconnects, Role: role})
 	api, err := web.NewAPI(b, store)
 	if err != nil {
 		return err
@@ -290,6 +338,9 @@ func newAdapter(name string, cfg bot.Config, log *slog.Logger, store *bot.Store,
 			Channels: cfg.IRC.Channels, Logger: log, OnReconnect: func() { reconnects.Add(1) },
 		}), nil
 	default:
+		if err := shellInput(stdin); err != nil {
+			return nil, err
+		}
 		user := getenvFrom(environ)("USER")
 		return shell.New(stdin, stdout, shell.Options{BotName: cfg.Name, User: user, Interactive: isTerminal(stdout) && isTerminal(stdin)}), nil
 	}
@@ -379,7 +430,7 @@ func runCheck(args []string, stdout, stderr io.Writer, environ []string) error {
 			}
 		}
 	}
-	fmt.Fprintf(stdout, "%d scripts loaded, %d errors, %d warnings\n", len(res.Scripts), len(res.Errors)+storeProblems, len(res.Warnings))
+	fmt.Fprintf(stdout, "%s loaded, %s, %s\n", plural(len(res.Scripts), "script"), plural(len(res.Errors)+storeProblems, "error"), plural(len(res.Warnings), "warning"))
 	if n := len(res.Errors) + storeProblems; n > 0 {
 		return &checkFailed{n}
 	}
@@ -427,4 +478,12 @@ func sameFile(a, b io.Writer) bool {
 	sa, err1 := fa.Stat()
 	sb, err2 := fb.Stat()
 	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// plural is "1 error", "2 errors".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
