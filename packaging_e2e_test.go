@@ -211,3 +211,23 @@ func TestMakeInstallUnderDestdir(t *testing.T) {
 		t.Errorf("installed check: %v\n%s", err, out)
 	}
 }
+
+// TestDockerfileRunsForReal: no docker here to build it, so the parts
+// issue 14 asks for are checked as text: non-root, state volume, port,
+// health check, version stamp, and a .dockerignore.
+func TestDockerfileRunsForReal(t *testing.T) {
+	df, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"USER wirebot", "VOLUME [\"/var/lib/wirebot\"]", "EXPOSE 8080", `CMD ["/usr/local/bin/wirebot", "health"]`,
+		"-X main.version=${VERSION}", "-X main.commit=${COMMIT}", "COPY scripts /etc/wirebot/scripts", "WIREBOT_HTTP_LISTEN=0.0.0.0:8080"} {
+		if !strings.Contains(string(df), want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+	ig, err := os.ReadFile(".dockerignore")
+	if err != nil || !strings.Contains(string(ig), ".git") {
+		t.Errorf(".dockerignore: %v %q", err, ig)
+	}
+}
