@@ -243,7 +243,7 @@ func TestXMPPRoomIdentityAndHistory(t *testing.T) {
 	dir := t.TempDir()
 	writeScript(t, dir, "echo.sh", "#!/bin/sh\n# @respond ^echo (.+)$\nprintf '%s\\n' \"$1\"\n")
 	writeScript(t, dir, "who.sh", "#!/bin/sh\n# @respond ^who$\n# @allow ops\necho \"$WIREBOT_USER_ID\"\n")
-	cfg := xmppBotConfig(srv) + "http: {listen: \"127.0.0.1:0\"}\ngroups: {ops: [\"alice@localhost\"]}\n"
+	cfg := xmppBotConfig(srv) + "http: {listen: \"127.0.0.1:0\"}\ngroups: {ops: [\"xmpp:alice@localhost\"]}\n"
 	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
