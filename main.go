@@ -211,6 +211,11 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err != nil {
 		return err
 	}
+	// At a terminal the shell is a conversation: info lines (one per run)
+	// stay out of it unless log.level asks for debug.
+	if cfg.Uses("shell") && isTerminal(stdin) && isTerminal(stdout) && strings.EqualFold(cfg.Log.Level, "info") {
+		cfg.Log.Level = "warn"
+	}
 	log := newLogger(cfg.Log, stderr)
 	if cfg.Store.Backend == "etcd" {
 		return runHA(ctx, cfg, log, stdin, stdout, environ)

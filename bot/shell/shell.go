@@ -6,7 +6,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+
 	"fmt"
+	"github.com/chzyer/readline"
 	"io"
 	"strings"
 	"sync"
@@ -30,6 +32,8 @@ type Adapter struct {
 	in   io.Reader
 	opts Options
 
+	rl *readline.Instance // at a terminal: prompt, line editing, history
+
 	mu   sync.Mutex // guards out and the speaking user and channel
 	out  *bufio.Writer
 	user bot.User
@@ -47,13 +51,25 @@ func New(in io.Reader, out io.Writer, o Options) *Adapter {
 	if o.BotName == "" {
 		o.BotName = "wirebot"
 	}
-	return &Adapter{
+	a := &Adapter{
 		in:   in,
 		opts: o,
 		out:  bufio.NewWriter(out),
 		user: bot.User{ID: o.User, Name: o.User},
 		ch:   channel(o.Channel),
 	}
+	// At a terminal, lines are read with readline: a "wirebot> " prompt,
+	// editing and history, and output written through it lands above a
+	// fresh prompt. Piped input is read as it always was.
+	if rc, ok := in.(io.ReadCloser); ok && o.Interactive {
+		rl, err := readline.NewEx(&readline.Config{Prompt: o.BotName + "> ", Stdin: rc, Stdout: out,
+			HistoryLimit: 500, DisableAutoSaveHistory: false})
+		if err == nil {
+			a.rl = rl
+			a.out = bufio.NewWriter(rl.Stdout())
+		}
+	}
+	return a
 }
 
 func channel(name string) bot.Channel {
@@ -79,31 +95,31 @@ func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
 	defer close(stop)
 	// The reader cannot be interrupted while it waits on a terminal; when
 	// ctx ends first it is left to end with the process.
-	go func() {
-		// Lines of any length are one message each (a bufio.Scanner
-		// would stop at its buffer's size).
-		rd := bufio.NewReaderSize(a.in, 64<<10)
-		for {
-			text, err := rd.ReadString('\n')
-			if text != "" {
+	if a.rl != nil {
+		defer a.rl.Close()
+		go func() {
+			for {
+				text, err := a.rl.Readline()
+				if err != nil { // io.EOF (Ctrl-D) or readline.ErrInterrupt (Ctrl-C)
+					if errors.Is(err, io.EOF) || errors.Is(err, readline.ErrInterrupt) {
+						err = nil
+					}
+					select {
+					case lines <- line{err: err, text: "\x00eof"}:
+					case <-stop:
+					}
+					return
+				}
 				select {
-				case lines <- line{text: strings.TrimSuffix(text, "\n")}:
+				case lines <- line{text: text}:
 				case <-stop:
 					return
 				}
 			}
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					err = nil
-				}
-				select {
-				case lines <- line{err: err, text: "\x00eof"}:
-				case <-stop:
-				}
-				return
-			}
-		}
-	}()
+		}()
+	} else {
+		go a.readPiped(lines, stop)
+	}
 	a.prompt()
 	for {
 		select {
@@ -118,6 +134,32 @@ func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
 			}
 			a.handle(ctx, in, l.text)
 			a.prompt()
+		}
+	}
+}
+
+// readPiped reads lines of any length, each one message (a bufio.Scanner
+// would stop at its buffer's size).
+func (a *Adapter) readPiped(lines chan<- line, stop <-chan struct{}) {
+	rd := bufio.NewReaderSize(a.in, 64<<10)
+	for {
+		text, err := rd.ReadString('\n')
+		if text != "" {
+			select {
+			case lines <- line{text: strings.TrimSuffix(text, "\n")}:
+			case <-stop:
+				return
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			select {
+			case lines <- line{err: err, text: "\x00eof"}:
+			case <-stop:
+			}
+			return
 		}
 	}
 }
@@ -164,7 +206,8 @@ func (a *Adapter) note(format string, args ...any) {
 }
 
 func (a *Adapter) prompt() {
-	if !a.opts.Interactive {
+	if !a.opts.Interactive || a.rl != nil { // readline draws its own prompt
+
 		return
 	}
 	a.mu.Lock()
