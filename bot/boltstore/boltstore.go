@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wirebot/wirebot/bot"
@@ -33,6 +34,18 @@ type KV struct {
 
 	mu      sync.Mutex
 	pending *batch
+
+	// broken is set once bbolt has met a damaged page. From then on every
+	// call fails at once with the advice: a panic inside bbolt can leave
+	// its locks held (its own rollback may panic again on the same page),
+	// so touching the file again could hang, and writing more into a
+	// damaged file could spread the damage.
+	broken atomic.Bool
+}
+
+// errBroken is what every call answers once the file was found damaged.
+func (kv *KV) errBroken() error {
+	return fmt.Errorf("data_file %s %w (found damaged earlier): %s", kv.path, bot.ErrCorrupt, bot.CorruptAdvice)
 }
 
 // Open opens (creating, mode 0600) the data file as the bot's store. It
@@ -107,6 +120,7 @@ func (kv *KV) check() error {
 // into an error of the call that met it.
 func (kv *KV) recovered(err *error) {
 	if r := recover(); r != nil {
+		kv.broken.Store(true)
 		*err = fmt.Errorf("data_file %s %w (%v): %s", kv.path, bot.ErrCorrupt, r, bot.CorruptAdvice)
 	}
 }
@@ -114,6 +128,9 @@ func (kv *KV) recovered(err *error) {
 // PrepareBuckets creates the top-level buckets, so that a file written
 // by this version reads the same as one written before.
 func (kv *KV) PrepareBuckets(names []string) (err error) {
+	if kv.broken.Load() {
+		return kv.errBroken()
+	}
 	defer kv.recovered(&err)
 	return kv.db.Update(func(tx *bolt.Tx) error {
 		for _, n := range names {
@@ -131,12 +148,34 @@ func (kv *KV) View(fn func(bot.Tx) error) error {
 }
 
 func (kv *KV) viewBolt(fn func(*bolt.Tx) error) (err error) {
+	if kv.broken.Load() {
+		return kv.errBroken()
+	}
 	defer kv.recovered(&err)
-	return kv.db.View(fn)
+	return kv.view(fn)
 }
 
-// Close closes the file.
-func (kv *KV) Close() error { return kv.db.Close() }
+// view runs fn in bbolt's View; a panic inside fn (a damaged page met by
+// a read) marks the store broken like one inside bbolt itself.
+func (kv *KV) view(fn func(*bolt.Tx) error) error {
+	return kv.db.View(func(btx *bolt.Tx) error {
+		err := safelyBolt(fn, btx)
+		if errors.Is(err, bot.ErrCorrupt) {
+			kv.broken.Store(true)
+		}
+		return err
+	})
+}
+
+// Close closes the file. A store found damaged is not closed through
+// bbolt, whose locks a panic may have left held: the process's exit
+// releases the file.
+func (kv *KV) Close() error {
+	if kv.broken.Load() {
+		return kv.errBroken()
+	}
+	return kv.db.Close()
+}
 
 // A batch is Updates that arrived together and commit together. The
 // first caller runs it, in its own goroutine, so a panic from bbolt
@@ -223,8 +262,24 @@ func (kv *KV) run(calls []*call) {
 
 // commit runs fn in one bbolt read-write transaction.
 func (kv *KV) commit(fn func(*bolt.Tx) error) (err error) {
+	if kv.broken.Load() {
+		return kv.errBroken()
+	}
 	defer kv.recovered(&err)
-	return kv.db.Update(fn)
+	err = kv.db.Update(fn)
+	if errors.Is(err, bot.ErrCorrupt) {
+		kv.broken.Store(true)
+	}
+	return err
+}
+
+func safelyBolt(fn func(*bolt.Tx) error, btx *bolt.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w (%v)", bot.ErrCorrupt, r)
+		}
+	}()
+	return fn(btx)
 }
 
 func safely(fn func(bot.Tx) error, t bot.Tx) (err error) {

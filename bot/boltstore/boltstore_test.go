@@ -1,7 +1,9 @@
 package boltstore
 
 import (
+	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/wirebot/wirebot/bot"
@@ -34,5 +36,32 @@ func TestBoltKeepsWhatWasCommitted(t *testing.T) {
 	defer s.Close()
 	if v, err := s.Get("ns", "k"); err != nil || v != "v" {
 		t.Fatalf("after reopen: %q %v", v, err)
+	}
+}
+
+// Once bbolt has met damage (a panic inside a transaction), every later
+// call fails at once with the advice instead of touching the file again,
+// where a lock the panic left held would hang it.
+func TestDamageMetOnceFailsEveryLaterCall(t *testing.T) {
+	kv, err := OpenKV(filepath.Join(t.TempDir(), "wirebot.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Update(func(tx bot.Tx) error { return tx.Put("kv/x", "k", []byte("v")) }); err != nil {
+		t.Fatal(err)
+	}
+	err = kv.Update(func(bot.Tx) error { panic("invalid page type: 0: 10") })
+	if !errors.Is(err, bot.ErrCorrupt) {
+		t.Fatalf("panic in a write: %v, want ErrCorrupt", err)
+	}
+	calls := map[string]func() error{
+		"view":   func() error { return kv.View(func(bot.Tx) error { return nil }) },
+		"update": func() error { return kv.Update(func(bot.Tx) error { return nil }) },
+		"close":  kv.Close,
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, bot.ErrCorrupt) || !strings.Contains(err.Error(), "backup") {
+			t.Errorf("%s after damage: %v, want ErrCorrupt with the advice", name, err)
+		}
 	}
 }
