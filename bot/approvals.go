@@ -342,13 +342,14 @@ func (e *ApprovalError) Error() string { return e.Msg }
 // Unwrap returns why, when it is more than a refusal.
 func (e *ApprovalError) Unwrap() error { return e.Err }
 
-// Approve signs request id off as approver and runs it as the requester,
-// where it was asked. It returns the approval, or an *ApprovalError that
-// says why not.
-func (b *Bot) Approve(approver User, id string) (Approval, error) {
+// Approve signs request id off as approver. It returns the approval and
+// run, which starts the approved run as the requester where it was asked,
+// or an *ApprovalError that says why not. The caller says "approved"
+// before it calls run, so that the announcement never comes after the
+// run's own reply.
+func (b *Bot) Approve(approver User, id string) (a Approval, run func(), err error) {
 	id = strings.ToUpper(strings.TrimSpace(id))
-	var a Approval
-	err := b.store.takeJSON(bucketApprovals, id, &a, func() error {
+	err = b.store.takeJSON(bucketApprovals, id, &a, func() error {
 		switch {
 		case time.Now().After(a.Expires):
 			return nil // taken away below, and reported as expired
@@ -360,14 +361,14 @@ func (b *Bot) Approve(approver User, id string) (Approval, error) {
 		return nil
 	})
 	if errors.Is(err, ErrNotFound) {
-		return a, &ApprovalError{Msg: fmt.Sprintf("There is no pending request %s (it may have been approved, denied or expired already).", id)}
+		return a, nil, &ApprovalError{Msg: fmt.Sprintf("There is no pending request %s (it may have been approved, denied or expired already).", id)}
 	}
 	if err != nil {
-		return a, err
+		return a, nil, err
 	}
 	if time.Now().After(a.Expires) {
 		b.expired(a, approver.Name)
-		return a, &ApprovalError{Msg: fmt.Sprintf("Request %s expired at %s without approval, so it will not run; %s was told in %s. Ask again if it is still needed.",
+		return a, nil, &ApprovalError{Msg: fmt.Sprintf("Request %s expired at %s without approval, so it will not run; %s was told in %s. Ask again if it is still needed.",
 			id, a.Expires.Local().Format("15:04:05"), a.Requester.Name, channelLabel(a.Channel)), Err: ErrExpired}
 	}
 	r := &Request{
@@ -379,13 +380,12 @@ func (b *Bot) Approve(approver User, id string) (Approval, error) {
 	if a.Command == "" {
 		// A script a schedule or webhook runs directly (@cron, @webhook).
 		if r.Target = b.directTarget(a); r.Target == nil {
-			return a, &ApprovalError{Msg: fmt.Sprintf("%s was approved, but%s no longer runs %s; ask again.", id, strings.Replace(a.origin(), " for ", " ", 1), a.Target)}
+			return a, nil, &ApprovalError{Msg: fmt.Sprintf("%s was approved, but%s no longer runs %s; ask again.", id, strings.Replace(a.origin(), " for ", " ", 1), a.Target)}
 		}
 	} else if !b.resolve(r, a.Target) {
-		return a, &ApprovalError{Msg: fmt.Sprintf("%s was approved, but %q no longer runs %s; ask again.", id, a.Command, a.Target)}
+		return a, nil, &ApprovalError{Msg: fmt.Sprintf("%s was approved, but %q no longer runs %s; ask again.", id, a.Command, a.Target)}
 	}
-	b.start(r)
-	return a, nil
+	return a, func() { b.start(r) }, nil
 }
 
 // directTarget finds the script named by a request that its schedule or

@@ -359,7 +359,7 @@ func FormatAudit(e bot.AuditEntry) string {
 }
 
 func (bi *Builtins) approve(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
-	a, err := bi.bot.Approve(r.Message.User, r.Args[0])
+	a, start, err := bi.bot.Approve(r.Message.User, r.Args[0])
 	var ae *bot.ApprovalError
 	if errors.As(err, &ae) {
 		_ = w.Reply(ctx, ae.Msg)
@@ -373,7 +373,9 @@ func (bi *Builtins) approve(ctx context.Context, w bot.ResponseWriter, r *bot.Re
 	}
 	m := r.Message
 	bi.bot.AnnounceApproval(ctx, a, m.User, bot.Target{Adapter: m.Adapter, Channel: m.Channel})
-	return w.Reply(ctx, fmt.Sprintf("Approved %s: running %s for %s.", a.ID, a.What(), a.Requester.Name))
+	err = w.Reply(ctx, fmt.Sprintf("Approved %s: running %s for %s.", a.ID, a.What(), a.Requester.Name))
+	start() // after the announcement, so the run's reply comes after it
+	return err
 }
 
 func (bi *Builtins) deny(ctx context.Context, w bot.ResponseWriter, r *bot.Request) error {
