@@ -70,3 +70,5 @@ require (
 )
 
 tool honnef.co/go/tools/cmd/staticcheck
+
+replace github.com/expr-lang/expr => ./third_party/expr
