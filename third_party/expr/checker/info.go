@@ -36,14 +36,7 @@ func MethodIndex(c *Cache, env Nature, node ast.Node) (bool, int, string) {
 			}
 		}
 	case *ast.MemberNode:
-		if name, ok := n.Property.(*ast.StringNode); ok {
-			base := n.Node.Type()
-			if base != nil && base.Kind() != reflect.Interface {
-				if m, ok := base.MethodByName(name.Value); ok {
-					return true, m.Index, name.Value
-				}
-			}
-		}
+		// wirebot: no method lookups (see ../WIREBOT.md).
 	}
 	return false, 0, ""
 }

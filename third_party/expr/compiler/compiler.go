@@ -781,13 +781,7 @@ func (c *compiler) CallNode(node *ast.CallNode) {
 		fnInOffset := 0
 		fnNumIn := fn.NumIn()
 		switch callee := node.Callee.(type) {
-		case *ast.MemberNode:
-			if prop, ok := callee.Property.(*ast.StringNode); ok {
-				if _, ok = callee.Node.Type().MethodByName(prop.Value); ok && callee.Node.Type().Kind() != reflect.Interface {
-					fnInOffset = 1
-					fnNumIn--
-				}
-			}
+		// wirebot: no method lookups (see ../WIREBOT.md).
 		case *ast.IdentifierNode:
 			if t, ok := c.config.Env.MethodByName(c.ntCache, callee.Value); ok && t.Method {
 				fnInOffset = 1

@@ -437,16 +437,7 @@ func (n *Nature) All(c *Cache) map[string]Nature {
 		return table
 	}
 
-	for i := 0; i < n.NumMethods(c); i++ {
-		method := n.Type.Method(i)
-		nt := c.FromType(method.Type)
-		if nt.TypeData == nil {
-			nt.TypeData = new(TypeData)
-		}
-		nt.Method = true
-		nt.MethodIndex = method.Index
-		table[method.Name] = nt
-	}
+	// wirebot: no method lookups (see ../../WIREBOT.md).
 
 	t := deref.Type(n.Type)
 

@@ -198,36 +198,6 @@ type method struct {
 }
 
 func (s *methodset) method(c *Cache, name string) *method {
-	if s.methods == nil {
-		s.methods = make(map[string]*method, s.numMethod)
-	} else if m := s.methods[name]; m != nil {
-		return m
-	}
-	for ; s.idx < s.numMethod; s.idx++ {
-		rm := s.rType.Method(s.idx)
-		if !rm.IsExported() {
-			continue
-		}
-		nt := c.FromType(rm.Type)
-		if s.rType.Kind() != reflect.Interface {
-			nt.Method = true
-			nt.MethodIndex = rm.Index
-			// In case of interface type method will not have a receiver,
-			// and to prevent checker decreasing numbers of in arguments
-			// return method type as not method (second argument is false).
-
-			// Also, we can not use m.Index here, because it will be
-			// different indexes for different types which implement
-			// the same interface.
-		}
-		m := &method{
-			Method: rm,
-			nature: nt,
-		}
-		s.methods[rm.Name] = m
-		if rm.Name == name {
-			return m
-		}
-	}
+	// wirebot: no method lookups (see ../../WIREBOT.md).
 	return nil
 }

@@ -24,15 +24,7 @@ func Fetch(from, i any) any {
 		panic(fmt.Sprintf("cannot fetch %v from %T", i, from))
 	}
 
-	// Methods can be defined on any type.
-	if v.NumMethod() > 0 {
-		if methodName, ok := i.(string); ok {
-			method := v.MethodByName(methodName)
-			if method.IsValid() {
-				return method.Interface()
-			}
-		}
-	}
+	// wirebot: no method lookups (see ../../WIREBOT.md).
 
 	// Structs, maps, and slices can be access through a pointer or through
 	// a value, when they are accessed through a pointer we don't want to
@@ -151,13 +143,7 @@ type Method struct {
 func FetchMethod(from any, method *Method) any {
 	v := reflect.ValueOf(from)
 	kind := v.Kind()
-	if kind != reflect.Invalid {
-		// Methods can be defined on any type, no need to dereference.
-		method := v.Method(method.Index)
-		if method.IsValid() {
-			return method.Interface()
-		}
-	}
+	_ = kind // wirebot: no method lookups (see ../../WIREBOT.md).
 	panic(fmt.Sprintf("cannot fetch %v from %T", method.Name, from))
 }
 
