@@ -3,8 +3,8 @@ package events
 import (
 	"errors"
 	"fmt"
+	template "github.com/wirebot/wirebot/internal/jsontemplate"
 	"strings"
-	"text/template"
 	"time"
 )
 
