@@ -10,6 +10,7 @@ ARG VERSION=devel
 ARG COMMIT=unknown
 WORKDIR /src
 COPY go.mod go.sum ./
+COPY third_party ./third_party
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -tags grpcnotrace \
