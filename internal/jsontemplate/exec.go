@@ -2,6 +2,8 @@
 // Use of this source code is governed by a BSD-style
 // license that can be found in the LICENSE file.
 
+//lint:file-ignore ST1012 names kept as in text/template, to diff against it
+
 package jsontemplate
 
 import (
