@@ -12,14 +12,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	template "github.com/wirebot/wirebot/internal/jsontemplate"
 	"net/url"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
+
 	"github.com/wirebot/wirebot/bot"
+	template "github.com/wirebot/wirebot/internal/jsontemplate"
 )
 
 // Formats a hook may declare.

@@ -3,9 +3,10 @@ package events
 import (
 	"errors"
 	"fmt"
-	template "github.com/wirebot/wirebot/internal/jsontemplate"
 	"strings"
 	"time"
+
+	template "github.com/wirebot/wirebot/internal/jsontemplate"
 )
 
 func templateFuncs() template.FuncMap {
