@@ -233,15 +233,23 @@ func runBot(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 func serveBot(ctx context.Context, cfg bot.Config, log *slog.Logger, store *bot.Store, role func() bot.Role,
 	stdin io.Reader, stdout io.Writer, environ []string) (err error) {
 	var reconnects atomic.Int64 // counted before the bot exists; read by its metrics
+	// Adapters ask the bot who may invite them; it is made after them, so
+	// until it exists nobody may.
+	var engine atomic.Pointer[bot.Bot]
+	mayInvite := func(adapter, userID string) bool {
+		b := engine.Load()
+		return b != nil && b.MayInvite(adapter, bot.User{ID: userID, Name: userID})
+	}
 	var adapters []bot.Adapter
 	for _, name := range cfg.AdapterList() {
-		a, err := newAdapter(name, cfg, log, store, stdin, stdout, environ, &reconnects)
+		a, err := newAdapter(name, cfg, log, store, stdin, stdout, environ, &reconnects, mayInvite)
 		if err != nil {
 			return &usageError{err}
 		}
 		adapters = append(adapters, a)
 	}
 	b := bot.New(cfg, bot.Options{Adapters: adapters, Logger: log, Version: versionLine(), Store: store, Reconnects: &reconnects, Role: role})
+	engine.Store(b)
 	api, err := web.NewAPI(b, store)
 	if err != nil {
 		return err
@@ -316,14 +324,18 @@ func serveBot(ctx context.Context, cfg bot.Config, log *slog.Logger, store *bot.
 }
 
 // newAdapter makes the adapter called name (Validate has checked it is
-// one this build has). Each owns its connection and reconnects.
-func newAdapter(name string, cfg bot.Config, log *slog.Logger, store *bot.Store, stdin io.Reader, stdout io.Writer, environ []string, reconnects *atomic.Int64) (bot.Adapter, error) {
+// one this build has). Each owns its connection and reconnects. mayInvite
+// says whether a user (by the id the adapter knows them by) may invite the
+// bot into a room.
+func newAdapter(name string, cfg bot.Config, log *slog.Logger, store *bot.Store, stdin io.Reader, stdout io.Writer, environ []string,
+	reconnects *atomic.Int64, mayInvite func(adapter, userID string) bool) (bot.Adapter, error) {
 	switch name {
 	case "matrix":
 		return matrixadapter.New(matrixadapter.Options{
 			Homeserver: cfg.Matrix.Homeserver, UserID: cfg.Matrix.UserID,
 			AccessToken: cfg.Matrix.AccessToken.Reveal(), Password: cfg.Matrix.Password.Reveal(),
 			Rooms: cfg.Matrix.Rooms, BotName: cfg.Name, State: store, Logger: log,
+			MayInvite:   func(userID string) bool { return mayInvite("matrix", userID) },
 			OnReconnect: func() { reconnects.Add(1) },
 		})
 	case "slack":

@@ -179,6 +179,19 @@ func (a *Access) Allowed(u User, groups []string) bool {
 	return slices.ContainsFunc(groups, func(g string) bool { return a.InGroup(u, g) })
 }
 
+// MayInvite reports whether u may bring the bot into a room (a Matrix
+// invite): an admin, a member of any group, or a person (of the config or
+// linked in chat). It reads the rules as they are now, chat changes
+// included; anyone else's invite is refused.
+func (a *Access) MayInvite(u User) bool {
+	if a.dir.PersonOf(u) != "" {
+		return true
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return slices.ContainsFunc(a.groupNames(), func(g string) bool { return a.inGroup(u, g) })
+}
+
 // CanApprove reports whether u is a member of any of groups.
 func (a *Access) CanApprove(u User, groups []string) bool {
 	return slices.ContainsFunc(groups, func(g string) bool { return a.InGroup(u, g) })

@@ -69,3 +69,68 @@ func TestGroupMembership(t *testing.T) {
 		t.Fatal("empty user accepted")
 	}
 }
+
+// Who may invite the bot: admins, group members and people (of the config
+// or linked in chat), the rules read as they are at the time of asking.
+// Look-alikes of any of them are strangers.
+func TestMayInvite(t *testing.T) {
+	dir := testDirectory(t, []string{"matrix"}, map[string][]string{"dave": {"matrix:@dave:example.org"}})
+	a, err := NewAccess(dir, []string{"matrix:@alice:example.org"}, map[string][]string{
+		"oncall": {"matrix:@bob:example.org"},
+		"empty":  nil,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mx := func(id string) User { return user("matrix", id, id) }
+	cases := []struct {
+		who  User
+		want bool
+	}{
+		{mx("@alice:example.org"), true}, // admin
+		{mx("@bob:example.org"), true},   // group member
+		{mx("@dave:example.org"), true},  // person
+		{mx("@mallory:example.org"), false},
+		{mx("@Alice:example.org"), false},                                 // another user to Matrix
+		{mx("@\u0430lice:example.org"), false},                            // Cyrillic а
+		{mx("@alice:example.org.evil"), false},                            // another server
+		{user("matrix", "@eve:example.org", "@alice:example.org"), false}, // a name is not an id
+		{user("irc", "@alice:example.org", "@alice:example.org"), false},  // another adapter's user
+		{User{Name: "@alice:example.org"}, false},                         // no principal
+	}
+	for _, c := range cases {
+		if got := a.MayInvite(c.who); got != c.want {
+			t.Errorf("MayInvite(%+v) = %v, want %v", c.who, got, c.want)
+		}
+	}
+
+	// Changes made in chat count from the next invite on.
+	carol := mx("@carol:example.org")
+	if a.MayInvite(carol) {
+		t.Fatal("carol may invite before anything changed")
+	}
+	if _, err := a.Add("empty", "matrix:@carol:example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if !a.MayInvite(carol) {
+		t.Fatal("carol, added to a group in chat, may not invite")
+	}
+	if _, err := a.Remove("empty", "matrix:@carol:example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if a.MayInvite(carol) {
+		t.Fatal("carol, removed from the group, may still invite")
+	}
+	if _, err := a.Remove("oncall", "matrix:@bob:example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if a.MayInvite(mx("@bob:example.org")) {
+		t.Fatal("bob, removed from oncall in chat, may still invite")
+	}
+	// A principal linked to a person in chat is that person.
+	dir.AddLink("dave", Principal{Adapter: "matrix", ID: "@dave:other.org"})
+	a.refresh()
+	if !a.MayInvite(mx("@dave:other.org")) {
+		t.Fatal("dave's linked principal may not invite")
+	}
+}

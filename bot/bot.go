@@ -162,6 +162,19 @@ func (b *Bot) Store() *Store { return b.store }
 // Access returns the bot's access rules.
 func (b *Bot) Access() *Access { return b.access }
 
+// MayInvite reports whether u, a user of the adapter called adapter (ID
+// as its messages carry it), may bring the bot into a room: u gets the
+// principal its messages would get, and Access.MayInvite decides on the
+// rules as they are now.
+func (b *Bot) MayInvite(adapter string, u User) bool {
+	if _, ok := b.byName[adapter]; !ok {
+		return false
+	}
+	m := Message{Adapter: adapter, User: u}
+	b.stamp(&m)
+	return !m.User.Principal.IsZero() && b.access.MayInvite(m.User)
+}
+
 // Directory returns who is who: people, principals, links.
 func (b *Bot) Directory() *Directory { return b.dir }
 

@@ -47,8 +47,9 @@ type Options struct {
 	BotName string
 	State   State
 	Logger  *slog.Logger
-	// MayInvite decides whether an invite from a user is accepted; nil
-	// accepts every invite.
+	// MayInvite decides whether an invite from a user (a Matrix user id)
+	// is accepted; an invite refused is left and logged once. nil accepts
+	// every invite.
 	MayInvite func(userID string) bool
 	// OnReconnect is called each time the connection is made again.
 	OnReconnect func()
@@ -74,8 +75,11 @@ type Adapter struct {
 	sendMu    sync.Mutex // keeps the parts of one reply together and replies in order
 	dmMu      sync.Mutex // one direct room made at a time, so never two for one person
 
-	mu    sync.Mutex // guards rooms
+	mu    sync.Mutex // guards rooms and refused
 	rooms map[id.RoomID]*room
+	// refused are the invites refused and not yet seen left, by room:
+	// the inviter, so that an invite seen again is not logged again.
+	refused map[id.RoomID]id.UserID
 }
 
 // room is what the adapter knows of a joined room.
@@ -114,6 +118,7 @@ func New(o Options) (*Adapter, error) {
 	return &Adapter{
 		opts: o, log: o.Logger.With("adapter", "matrix"), cli: cli,
 		ready: make(chan struct{}), stopped: make(chan struct{}), rooms: map[id.RoomID]*room{},
+		refused: map[id.RoomID]id.UserID{},
 	}, nil
 }
 
@@ -413,6 +418,7 @@ func (a *Adapter) handleSync(ctx context.Context, in bot.Inbox, resp *mautrix.Re
 	for roomID := range resp.Rooms.Leave {
 		a.mu.Lock()
 		delete(a.rooms, roomID)
+		delete(a.refused, roomID) // refused and left: a new invite is news
 		a.mu.Unlock()
 	}
 }
@@ -439,8 +445,17 @@ func (a *Adapter) handleInvite(ctx context.Context, roomID id.RoomID, inv *mautr
 		return
 	}
 	if a.opts.MayInvite != nil && !a.opts.MayInvite(string(inviter)) {
-		a.log.Info("matrix: invite declined: the inviter may not use the bot", "user", inviter, "room", roomID)
-		_ = a.retryLimited(ctx, func() error { _, err := a.cli.LeaveRoom(ctx, roomID); return err })
+		a.mu.Lock()
+		seen := a.refused[roomID] == inviter
+		a.refused[roomID] = inviter
+		a.mu.Unlock()
+		if !seen {
+			a.log.Info("matrix: invite refused: the inviter may not use the bot", "user", inviter, "room", roomID)
+		}
+		err := a.retryLimited(ctx, func() error { _, err := a.cli.LeaveRoom(ctx, roomID); return err })
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("matrix: refuse invite", "user", inviter, "room", roomID, "err", err)
+		}
 		return
 	}
 	err := a.retryLimited(ctx, func() error { _, err := a.cli.JoinRoomByID(ctx, roomID); return err })
