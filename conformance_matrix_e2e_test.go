@@ -29,7 +29,9 @@ func (n *confMatrix) Setup(t *testing.T) string {
 	owner := n.srv.user("roomowner")
 	n.ops = owner.createRoom("ops", nil, false, nil)
 	_, n.token = n.srv.registerBot()
-	return fmt.Sprintf("adapter: matrix\nmatrix: {homeserver: %q, access_token: %q, rooms: [\"#ops:localhost\"]}\n", n.srv.url(), n.token)
+	// The conformance client is alice, who invites the bot to her direct
+	// room: she may use it.
+	return fmt.Sprintf("adapter: matrix\nmatrix: {homeserver: %q, access_token: %q, rooms: [\"#ops:localhost\"]}\n%s", n.srv.url(), n.token, aliceMayInvite)
 }
 
 func (n *confMatrix) Attach(t *testing.T, p *botProc) {}

@@ -456,8 +456,12 @@ func expectBody(t *testing.T, m mxMessage, want string) {
 	}
 }
 
+// aliceMayInvite puts alice in a group: only people who may use the bot
+// may invite it (see TestMatrixInvite).
+const aliceMayInvite = "groups: {team: [matrix:@alice:localhost]}\n"
+
 func TestMatrixAddressingDirectRoomsAndBots(t *testing.T) {
-	srv, alice, ops, p, _ := startMatrixScene(t, nil, matrixBotConfig{})
+	srv, alice, ops, p, _ := startMatrixScene(t, nil, matrixBotConfig{extra: aliceMayInvite})
 	start := time.Now()
 	alice.say(ops, "wirebot ping")
 	expectBody(t, alice.next(ops, mxBot, 15*time.Second), "PONG")
@@ -748,7 +752,7 @@ func TestMatrixEncryptedRoomSaidOnce(t *testing.T) {
 	secret := alice.createRoom("", []id.UserID{mxBot}, false, map[string]any{"name": "secret",
 		"initial_state": []map[string]any{{"type": "m.room.encryption", "state_key": "", "content": map[string]any{"algorithm": "m.megolm.v1.aes-sha2"}}}})
 	dir := t.TempDir()
-	c := matrixBotConfig{password: password, rooms: []string{}}
+	c := matrixBotConfig{password: password, rooms: []string{}, extra: aliceMayInvite}
 	p := matrixBot(t, srv, dir, c)
 	alice.waitMember(secret, mxBot)
 	m := alice.next(secret, mxBot, 15*time.Second)
