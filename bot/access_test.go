@@ -2,6 +2,7 @@ package bot
 
 import (
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -127,6 +128,21 @@ func TestMayInvite(t *testing.T) {
 	if a.MayInvite(mx("@bob:example.org")) {
 		t.Fatal("bob, removed from oncall in chat, may still invite")
 	}
+	// Invites are read while groups change in chat (run with -race).
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range 200 {
+			_, _ = a.Add("oncall", "matrix:@carol:example.org")
+			_, _ = a.Remove("oncall", "matrix:@carol:example.org")
+		}
+	})
+	for range 200 {
+		a.MayInvite(carol)
+		if !a.MayInvite(mx("@alice:example.org")) {
+			t.Fatal("the admin may not invite while a group changes")
+		}
+	}
+	wg.Wait()
 	// A principal linked to a person in chat is that person.
 	dir.AddLink("dave", Principal{Adapter: "matrix", ID: "@dave:other.org"})
 	a.refresh()
