@@ -407,24 +407,32 @@ func TestEndOfInputWaitsForRuns(t *testing.T) {
 
 func TestQueueDropsNothing(t *testing.T) {
 	dir := t.TempDir()
-	writeScript(t, dir, "n.sh", "#!/bin/sh\n# @respond ^n (\\d+)$\nsleep 0.05\necho n $1\n")
+	// Every run waits at a gate the test opens only after status has been
+	// read, so status sees exactly 2 in flight and 58 queued however slowly
+	// the machine runs (a run that finished early made it 57).
+	gate := filepath.Join(dir, "gate")
+	writeScript(t, dir, "n.sh", "#!/bin/sh\n# @respond ^n (\\d+)$\nwhile [ ! -e '"+gate+"' ]; do sleep 0.01; done\necho n $1\n")
 	os.WriteFile(filepath.Join(dir, "config.yaml"), []byte("scripts: {max_concurrent: 2}\n"), 0o600)
-	var in strings.Builder
+	p := startBot(t, dir, baseEnv())
 	for i := range 60 {
-		in.WriteString("n " + strconv.Itoa(i) + "\n")
+		p.send("n " + strconv.Itoa(i))
 	}
-	in.WriteString("status\n")
-	out, _, code := runOnce(t, dir, baseEnv(), in.String())
-	if code != 0 {
-		t.Fatalf("exit %d", code)
+	p.send("status")
+	p.expect(`2 runs in flight, 58 queued`)
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for len(seen) < 60 {
+		seen[p.expectWithin(`^n \d+$`, 30*time.Second)[0]] = true
 	}
 	for i := range 60 {
-		if !strings.Contains(out, "n "+strconv.Itoa(i)+"\n") {
+		if !seen["n "+strconv.Itoa(i)] {
 			t.Fatalf("reply to n %d missing", i)
 		}
 	}
-	if !strings.Contains(out, "2 runs in flight, 58 queued") {
-		t.Errorf("status did not show the queue: %q", out)
+	if code, _ := p.close(); code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 }
 
