@@ -623,7 +623,16 @@ func TestMatrixServerDownAndBack(t *testing.T) {
 	srv.restart()
 	waitHealthz(t, base, 200, 30*time.Second)
 	alice.say(ops, "wirebot echo back")
-	expectBody(t, alice.next(ops, mxBot, 30*time.Second), "back (@alice:localhost in ops:localhost)")
+	// The restart can cut the PONG's send after Dendrite stored the event
+	// and before it answered: the bot retries with the same transaction id,
+	// as the spec asks, but Dendrite keeps transaction ids in memory only,
+	// so the retried PONG shows a second time. One such repeat is the
+	// server's doing; anything else in its place is not.
+	m := alice.next(ops, mxBot, 30*time.Second)
+	if m.content.Body == "PONG" {
+		m = alice.next(ops, mxBot, 30*time.Second)
+	}
+	expectBody(t, m, "back (@alice:localhost in ops:localhost)")
 	if _, body := do(t, "GET", base+"/metrics", ""); !strings.Contains(body, "wirebot_adapter_reconnects_total 2") {
 		t.Errorf("want 2 reconnects counted:\n%s", grepLines(body, "reconnects"))
 	}
