@@ -280,6 +280,10 @@ func (d *dendrite) userInvitable(localpart string, accept bool) *mxUser {
 	}
 	since := first.NextBatch
 	wg.Go(func() {
+		// Dendrite can send an event twice: in the timeline of a room
+		// newly joined and again in the next sync. A client goes by
+		// event id, and so does this one.
+		seen := map[id.EventID]bool{}
 		for ctx.Err() == nil {
 			resp, err := cli.FullSyncRequest(ctx, mautrix.ReqSync{Since: since, Timeout: 1000})
 			if err != nil {
@@ -297,9 +301,10 @@ func (d *dendrite) userInvitable(localpart string, accept bool) *mxUser {
 			}
 			for roomID, jr := range resp.Rooms.Join {
 				for _, ev := range jr.Timeline.Events {
-					if ev.Type != event.EventMessage {
+					if ev.Type != event.EventMessage || seen[ev.ID] {
 						continue
 					}
+					seen[ev.ID] = true
 					m := mxMessage{room: roomID, id: ev.ID, sender: ev.Sender}
 					_ = json.Unmarshal(ev.Content.VeryRaw, &m.content)
 					u.msgs <- m
