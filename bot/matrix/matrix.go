@@ -80,6 +80,8 @@ type Adapter struct {
 	// refused are the invites refused and not yet seen left, by room:
 	// the inviter, so that an invite seen again is not logged again.
 	refused map[id.RoomID]id.UserID
+
+	seen *seenEvents // timeline events already handled; the sync loop's own
 }
 
 // room is what the adapter knows of a joined room.
@@ -118,7 +120,7 @@ func New(o Options) (*Adapter, error) {
 	return &Adapter{
 		opts: o, log: o.Logger.With("adapter", "matrix"), cli: cli,
 		ready: make(chan struct{}), stopped: make(chan struct{}), rooms: map[id.RoomID]*room{},
-		refused: map[id.RoomID]id.UserID{},
+		refused: map[id.RoomID]id.UserID{}, seen: newSeenEvents(seenCapacity),
 	}, nil
 }
 
@@ -403,6 +405,12 @@ func (a *Adapter) handleSync(ctx context.Context, in bot.Inbox, resp *mautrix.Re
 				if !known && live && ev.Type == event.StateMember && *ev.StateKey == string(self) {
 					roomLive = true
 				}
+				continue
+			}
+			// An event brought again (Dendrite does, see seenEvents) was
+			// answered, or was history, the first time.
+			if (ev.Type == event.EventMessage || ev.Type == event.EventEncrypted) && !a.seen.add(ev.ID) {
+				a.log.Debug("matrix: event brought again, ignored", "room", roomID, "event", ev.ID)
 				continue
 			}
 			switch ev.Type {
