@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -27,7 +26,7 @@ func (k Kind) String() string {
 // Route ties one pattern to the command it runs.
 type Route struct {
 	Kind    Kind
-	Pattern *regexp.Regexp
+	Pattern *Pattern
 	Command *Command
 }
 
@@ -74,7 +73,7 @@ func newIndex(routes []*Route, kind Kind) index {
 		if r.Kind != kind {
 			continue
 		}
-		h := hintFor(r.Pattern)
+		h := r.Pattern.hint
 		ix.hints[i] = h
 		switch {
 		case h.prefix != "":

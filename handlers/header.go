@@ -42,7 +42,7 @@ type Script struct {
 // Pattern is one @respond or @hear line.
 type Pattern struct {
 	Line int
-	Re   *regexp.Regexp
+	Re   *bot.Pattern
 }
 
 // CronSpec is one @cron line.

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -49,6 +51,17 @@ func Scan(dir, shown, path string, cache scanCache) (ScanResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("read scripts_dir %q: %w", shown, err)
 	}
+	// Stat every file first, then parse the new and changed ones side by
+	// side: with 200 scripts, compiling their patterns is most of a cold
+	// start, and it spreads over every core.
+	type entry struct {
+		name, file string
+		info       fs.FileInfo
+		c          cachedFile
+		ok         bool // c is up to date
+	}
+	var files []*entry
+	var stale []*entry
 	seen := map[string]bool{}
 	for _, e := range entries {
 		name := e.Name()
@@ -69,27 +82,38 @@ func Scan(dir, shown, path string, cache scanCache) (ScanResult, error) {
 			continue
 		}
 		seen[name] = true
-		c, ok := cache[name]
-		if !ok || !c.mod.Equal(info.ModTime()) || c.size != info.Size() || c.mode != info.Mode() {
-			c = cachedFile{mod: info.ModTime(), size: info.Size(), mode: info.Mode()}
-			c.script, c.probs = parseFile(filepath.Join(dir, name), file)
-			c.script.Name = name
-			if c.script.Shebang != "" {
-				interp, err := resolveShebang(c.script.Shebang, path, absDir)
-				if err != nil {
-					c.probs = append([]*Problem{{File: file, Line: 1, Msg: err.Error()}}, c.probs...)
-				}
-				c.script.Interp = interp
+		f := &entry{name: name, file: file, info: info}
+		f.c, f.ok = cache[name]
+		if !f.ok || !f.c.mod.Equal(info.ModTime()) || f.c.size != info.Size() || f.c.mode != info.Mode() {
+			f.ok = false
+			stale = append(stale, f)
+		}
+		files = append(files, f)
+	}
+	parallel(len(stale), func(i int) {
+		f := stale[i]
+		c := cachedFile{mod: f.info.ModTime(), size: f.info.Size(), mode: f.info.Mode()}
+		c.script, c.probs = parseFile(filepath.Join(dir, f.name), f.file)
+		c.script.Name = f.name
+		if c.script.Shebang != "" {
+			interp, err := resolveShebang(c.script.Shebang, path, absDir)
+			if err != nil {
+				c.probs = append([]*Problem{{File: f.file, Line: 1, Msg: err.Error()}}, c.probs...)
 			}
-			if cache != nil {
-				cache[name] = c
-			}
+			c.script.Interp = interp
+		}
+		f.c = c
+	})
+	for _, f := range files {
+		c := f.c
+		if !f.ok && cache != nil {
+			cache[f.name] = c
 		}
 		switch {
 		case len(c.probs) > 0:
 			res.Errors = append(res.Errors, c.probs...)
 		case !c.script.HasTrigger():
-			res.Warnings = append(res.Warnings, &Problem{File: file, Msg: "no @respond, @hear, @cron or @webhook line in its first 30 lines; skipped"})
+			res.Warnings = append(res.Warnings, &Problem{File: f.file, Msg: "no @respond, @hear, @cron or @webhook line in its first 30 lines; skipped"})
 		default:
 			res.Scripts = append(res.Scripts, c.script)
 		}
@@ -100,6 +124,28 @@ func Scan(dir, shown, path string, cache scanCache) (ScanResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// parallel calls do(i) for every i below n, on as many goroutines as
+// there are cores, and returns when all are done.
+func parallel(n int, do func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			do(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				do(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // skipName is true for hidden files and editors' backups.
