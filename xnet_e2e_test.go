@@ -39,6 +39,36 @@ func xmppNext(t *testing.T, u *xmppUser, re string) string {
 	}
 }
 
+// ircSaid waits for a message from the bot to target, as u sees it,
+// matching re.
+func ircSaid(t *testing.T, u *ircUser, target, re string) string {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	timer := time.NewTimer(30 * time.Second)
+	defer timer.Stop()
+	prefix := " PRIVMSG " + target + " :"
+	var seen []string
+	for {
+		select {
+		case l, ok := <-u.lines:
+			if !ok {
+				t.Fatalf("%s: connection closed; saw %q", u.nick, seen)
+			}
+			i := strings.Index(l, prefix)
+			if !strings.HasPrefix(l, ":wirebot!") || i < 0 {
+				continue
+			}
+			text := l[i+len(prefix):]
+			if rx.MatchString(text) {
+				return text
+			}
+			seen = append(seen, text)
+		case <-timer.C:
+			t.Fatalf("%s: no message from the bot to %s matching %q within 30s; saw %q", u.nick, target, re, seen)
+		}
+	}
+}
+
 func TestMultiNetworkXMPPRequestApprovedFromMatrixAndIRC(t *testing.T) {
 	start := time.Now()
 	pros := startProsody(t)
@@ -58,6 +88,10 @@ func TestMultiNetworkXMPPRequestApprovedFromMatrixAndIRC(t *testing.T) {
 	runs := filepath.Join(dir, "runs")
 	writeScript(t, dir, "deploy.sh", "#!/bin/sh\n# @respond ^deploy (\\S+)$\n# @approve ops\n"+
 		"echo \"$1 $WIREBOT_ADAPTER\" >> \"$RUNS\"\necho \"deployed $1 for $WIREBOT_PERSON as $WIREBOT_PRINCIPAL\"\n")
+	// oncall names ann by her IRC principal only: her Matrix principal is
+	// the same person, so it is in oncall too.
+	writeScript(t, dir, "restart.sh", "#!/bin/sh\n# @respond ^restart (\\S+)$\n# @approve oncall\n"+
+		"echo \"$1 $WIREBOT_ADAPTER\" >> \"$RUNS\"\necho \"restarted $1\"\n")
 	cfg := fmt.Sprintf(`adapters: [xmpp, matrix, irc]
 xmpp: {jid: "wirebot@%s", password: botpass, server: %q, tls: none, rooms: [%q], nick: wirebot}
 matrix: {homeserver: %q, user_id: %q, password: %q, rooms: ["#ops:localhost"]}
@@ -65,7 +99,7 @@ irc: {server: %q, nick: wirebot, channels: ["#ops"]}
 http: {listen: "127.0.0.1:0"}
 scripts: {env: {RUNS: %q}}
 people: {ann: ["matrix:@ann:localhost", "irc:ann"], bob: ["xmpp:bob@localhost"]}
-groups: {ops: [ann]}
+groups: {ops: [ann], oncall: ["irc:ann"]}
 `, prosodyDomain, pros.addr(), prosodyRoom, den.url(), mxBot, mxPassword, irc.addr(), runs)
 	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -83,7 +117,7 @@ groups: {ops: [ann]}
 
 	// A stranger on IRC, linked to no one, cannot approve it.
 	mallory.say("#ops", "!approve "+id)
-	multiIRCReply(t, mallory, "#ops", "only members of ops may approve "+id)
+	ircSaid(t, mallory, "#ops", "only members of ops may approve "+id)
 
 	// ann approves from Matrix; the run happens once, in bob's XMPP room.
 	annMX.say(ops, "!approve "+id)
@@ -96,7 +130,7 @@ groups: {ops: [ann]}
 
 	// ann again, from IRC: she is the same person, and it is not pending.
 	annIRC.say("#ops", "!approve "+id)
-	multiIRCReply(t, annIRC, "#ops", "no pending request "+id)
+	ircSaid(t, annIRC, "#ops", "no pending request "+id)
 
 	// A second request, approved by ann from both networks at once: one
 	// approval wins, the other finds nothing pending.
@@ -105,7 +139,7 @@ groups: {ops: [ann]}
 	id2 := regexp.MustCompile("`approve ([A-Z0-9]+)`").FindStringSubmatch(ask)[1]
 	annIRC.say("#ops", "!approve "+id2)
 	annMX.say(ops, "!approve "+id2)
-	ircGot := multiIRCReply(t, annIRC, "#ops", id2)
+	ircGot := ircSaid(t, annIRC, "#ops", id2)
 	mxGot := annMX.next(ops, mxBot, 20*time.Second).content.Body
 	approved, none := 0, 0
 	for _, got := range []string{ircGot, mxGot} {
@@ -120,6 +154,16 @@ groups: {ops: [ann]}
 		t.Fatalf("two approvals at once: irc %q, matrix %q; want one approved and one not pending", ircGot, mxGot)
 	}
 	xmppNext(t, bob, `^deployed api for bob as xmpp:bob@localhost$`)
+
+	// A group that names ann's IRC principal takes her approval from Matrix.
+	bob.say("!restart db")
+	ask = xmppNext(t, bob, "`approve [A-Z0-9]+`")
+	id3 := regexp.MustCompile("`approve ([A-Z0-9]+)`").FindStringSubmatch(ask)[1]
+	annMX.say(ops, "!approve "+id3)
+	if m := annMX.next(ops, mxBot, 20*time.Second); !strings.HasPrefix(m.content.Body, "Approved "+id3+": running \"restart db\"") {
+		t.Fatalf("matrix: approve of a request for oncall (irc:ann) answered %q", m.content.Body)
+	}
+	xmppNext(t, bob, `^restarted db$`)
 
 	// Exactly one run of each, on XMPP; nothing leaked to Matrix or IRC.
 	bob.say("!ping")
@@ -136,8 +180,8 @@ groups: {ops: [ann]}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(got) != "web xmpp\napi xmpp\n" {
-		t.Fatalf("runs: %q, want web then api, once each, on xmpp", got)
+	if string(got) != "web xmpp\napi xmpp\ndb xmpp\n" {
+		t.Fatalf("runs: %q, want web, api and db, once each, on xmpp", got)
 	}
 
 	// history names the requester and the approver with their principals.

@@ -310,7 +310,8 @@ func (d *Directory) ParseMember(s string, legacy bool) (Member, error) {
 	return Member{Bare: bare, Principal: Principal{Adapter: kind}}, nil
 }
 
-// Matches reports whether u is m. People go through Same's rule; bare
+// Matches reports whether u is m. People and principals go through Same's
+// rule (a principal entry admits the other principals of its person); bare
 // entries match the adapter's id (under its normalisation) or the exact
 // unique user name, never one compared to the other case-insensitively.
 func (d *Directory) Matches(m Member, u User) bool {
@@ -337,6 +338,6 @@ func (d *Directory) Matches(m Member, u User) bool {
 		}
 		return u.Principal.ID == norm || u.Name == m.Bare
 	default:
-		return u.Principal == m.Principal
+		return d.Same(u, User{Principal: m.Principal})
 	}
 }
