@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -23,12 +25,23 @@ type prosodyServer struct {
 	port int
 	cmd  *exec.Cmd
 	done chan struct{}
+	tls  *prosodyTLS // nil: no TLS at all
+}
+
+// prosodyTLS makes prosody require encryption, with a certificate for
+// localhost, STARTTLS on the c2s port and direct TLS on directPort.
+type prosodyTLS struct {
+	cert, key  string // PEM files
+	directPort int
+	roots      *x509.CertPool // what the test's users trust
 }
 
 const prosodyDomain = "localhost"
 const prosodyRoom = "ops@conference.localhost"
 
-func startProsody(t *testing.T) *prosodyServer {
+func startProsody(t *testing.T) *prosodyServer { return startProsodyTLS(t, nil) }
+
+func startProsodyTLS(t *testing.T, tc *prosodyTLS) *prosodyServer {
 	t.Helper()
 	if _, err := exec.LookPath("prosody"); err != nil {
 		if os.Getenv("CI") != "" {
@@ -36,9 +49,15 @@ func startProsody(t *testing.T) *prosodyServer {
 		}
 		t.Skip("prosody is not installed: apt-get install prosody to run the XMPP tests (CI always runs them)")
 	}
-	s := &prosodyServer{t: t, dir: t.TempDir(), port: freePort(t)}
+	s := &prosodyServer{t: t, dir: t.TempDir(), port: freePort(t), tls: tc}
 	if err := os.MkdirAll(filepath.Join(s.dir, "data"), 0o700); err != nil {
 		t.Fatal(err)
+	}
+	tlsModule, security := "", "c2s_require_encryption = false\nallow_unencrypted_plain_auth = true"
+	if tc != nil {
+		tlsModule = `; "tls"`
+		security = fmt.Sprintf("c2s_require_encryption = true\nallow_unencrypted_plain_auth = false\n"+
+			"ssl = { certificate = %q; key = %q }\nc2s_direct_tls_ports = { %d }", tc.cert, tc.key, tc.directPort)
 	}
 	conf := fmt.Sprintf(`run_as_root = true
 pidfile = %[1]q
@@ -50,10 +69,9 @@ c2s_interfaces = { "127.0.0.1" }
 s2s_ports = { }
 http_ports = { }
 https_ports = { }
-modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "presence"; "message"; "iq" }
+modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "presence"; "message"; "iq"%[6]s }
 modules_disabled = { "s2s"; "posix" }
-c2s_require_encryption = false
-allow_unencrypted_plain_auth = true
+%[7]s
 authentication = "internal_plain"
 storage = "internal"
 VirtualHost %[5]q
@@ -61,7 +79,7 @@ Component "conference.localhost" "muc"
   muc_room_locking = false
   muc_room_default_public_jids = true
   restrict_room_creation = false
-`, filepath.Join(s.dir, "prosody.pid"), filepath.Join(s.dir, "data"), filepath.Join(s.dir, "prosody.log"), s.port, prosodyDomain)
+`, filepath.Join(s.dir, "prosody.pid"), filepath.Join(s.dir, "data"), filepath.Join(s.dir, "prosody.log"), s.port, prosodyDomain, tlsModule, security)
 	if err := os.WriteFile(s.config(), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -136,8 +154,13 @@ func connectXMPPUser(t *testing.T, srv *prosodyServer, user, password string, ro
 	var err error
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		u.c, err = goxmpp.Options{Host: srv.addr(), User: u.jid, Password: password, Resource: "test",
-			NoTLS: true, InsecureAllowUnencryptedAuth: true, Mechanism: "PLAIN", Session: true, DialTimeout: 5 * time.Second}.NewClient()
+		o := goxmpp.Options{Host: srv.addr(), User: u.jid, Password: password, Resource: "test",
+			NoTLS: true, InsecureAllowUnencryptedAuth: true, Mechanism: "PLAIN", Session: true, DialTimeout: 5 * time.Second}
+		if srv.tls != nil {
+			o.InsecureAllowUnencryptedAuth, o.StartTLS = false, true
+			o.TLSConfig = &tls.Config{ServerName: prosodyDomain, RootCAs: srv.tls.roots, MinVersion: tls.VersionTLS12}
+		}
+		u.c, err = o.NewClient()
 		if err == nil {
 			break
 		}

@@ -120,24 +120,42 @@ func (a *Adapter) setUp(up bool) {
 	}
 }
 
-func (a *Adapter) options() goxmpp.Options {
-	o := goxmpp.Options{
+// errNeedsTLS is why a tls: none login stopped: the server demanded
+// STARTTLS, which go-xmpp would otherwise do without being asked.
+var errNeedsTLS = errors.New("the server requires encryption (STARTTLS), but xmpp.tls is none: set xmpp.tls to starttls, or direct for a TLS port")
+
+// options are go-xmpp's options for one login; needsTLS reports, after
+// it, whether a tls: none login met a server that requires encryption.
+func (a *Adapter) options() (o goxmpp.Options, needsTLS func() bool) {
+	o = goxmpp.Options{
 		Host: a.opts.Server, User: a.opts.JID, Password: a.opts.Password, Resource: "wirebot",
 		DialTimeout: 10 * time.Second, TLSConfig: a.opts.TLSConfig, Session: true,
+		// PLAIN inside TLS whose certificate is verified: go-xmpp's
+		// SCRAM-PLUS sends a channel binding that prosody 0.12 refuses
+		// ("Invalid channel binding value"), so a stock server never let
+		// the bot in.
+		Mechanism: "PLAIN",
 	}
+	var refused atomic.Bool
 	switch a.opts.TLS {
 	case "direct":
 	case "none":
 		// No TLS (loopback, tests): PLAIN, as go-xmpp's SCRAM without TLS
 		// claims channel binding support that prosody then refuses.
-		o.NoTLS, o.InsecureAllowUnencryptedAuth, o.Mechanism = true, true, "PLAIN"
+		o.NoTLS, o.InsecureAllowUnencryptedAuth = true, true
+		// go-xmpp starts TLS by itself when the server requires it; with
+		// tls: none that is refused before anything is sent, and said.
+		o.TLSConfig = &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(tls.ConnectionState) error { //nolint:gosec // never completes
+			refused.Store(true)
+			return errNeedsTLS
+		}}
 	default: // starttls
 		o.NoTLS, o.StartTLS = true, true
 	}
-	if o.TLSConfig == nil && a.opts.TLS != "none" {
+	if o.TLSConfig == nil {
 		o.TLSConfig = &tls.Config{ServerName: a.domain(), MinVersion: tls.VersionTLS12}
 	}
-	return o
+	return o, refused.Load
 }
 
 func (a *Adapter) domain() string {
@@ -173,7 +191,11 @@ func (a *Adapter) session(ctx context.Context, in bot.Inbox) error {
 	}
 	ch := make(chan dialed, 1)
 	go func() {
-		c, err := a.options().NewClient()
+		o, needsTLS := a.options()
+		c, err := o.NewClient()
+		if err != nil && needsTLS() {
+			err = errNeedsTLS
+		}
 		ch <- dialed{c, err}
 	}()
 	var d dialed
