@@ -6,12 +6,14 @@ import (
 	"bufio"
 	"context"
 	"errors"
-
 	"fmt"
-	"github.com/chzyer/readline"
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chzyer/readline"
 
 	"github.com/wirebot/wirebot/bot"
 )
@@ -33,6 +35,9 @@ type Adapter struct {
 	opts Options
 
 	rl *readline.Instance // at a terminal: prompt, line editing, history
+	// reading is set while the line reader runs at a terminal (until
+	// Ctrl-D): replies then wait for readline to be reading (waitReading).
+	reading atomic.Bool
 
 	mu   sync.Mutex // guards out and the speaking user and channel
 	out  *bufio.Writer
@@ -97,7 +102,9 @@ func (a *Adapter) Run(ctx context.Context, in bot.Inbox) error {
 	// ctx ends first it is left to end with the process.
 	if a.rl != nil {
 		defer a.rl.Close()
+		a.reading.Store(true)
 		go func() {
+			defer a.reading.Store(false)
 			for {
 				text, err := a.rl.Readline()
 				if err != nil { // io.EOF (Ctrl-D) or readline.ErrInterrupt (Ctrl-C)
@@ -200,6 +207,7 @@ func slash(text string) (cmd, arg string, ok bool) {
 // note prints an adapter message in interactive mode. a.mu must be held.
 func (a *Adapter) note(format string, args ...any) {
 	if a.opts.Interactive {
+		a.waitReading()
 		fmt.Fprintf(a.out, format+"\n", args...)
 		_ = a.out.Flush()
 	}
@@ -216,10 +224,28 @@ func (a *Adapter) prompt() {
 	_ = a.out.Flush()
 }
 
+// waitReading holds a reply back, briefly, until readline waits for a
+// key. readline draws its prompt first and only then marks itself
+// reading; a reply written in between went out as it was, after the
+// prompt, and no prompt was drawn below it (TestShellAtATerminal, 1 run
+// in 40 on a loaded machine). Written while it reads, a reply goes
+// through readline's writer, which clears the prompt, writes, and draws
+// the prompt and the line being typed again.
+func (a *Adapter) waitReading() {
+	if a.rl == nil {
+		return
+	}
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for a.reading.Load() && !a.rl.Terminal.IsReading() && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
 // Send writes the reply text, ending in a new line.
 func (a *Adapter) Send(_ context.Context, r bot.Reply) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.waitReading()
 	text := strings.TrimRight(r.Text, "\n")
 	if a.opts.Interactive && r.Channel.Name != a.ch.Name {
 		text = fmt.Sprintf("[#%s] %s", r.Channel.Name, text)
