@@ -66,6 +66,10 @@ type Adapter struct {
 
 	backoff     *bot.Backoff
 	connections atomic.Int64
+
+	plainOnly  atomic.Bool // SCRAM was refused for its channel binding: PLAIN from now on
+	mechMu     sync.Mutex  // guards mechLogged
+	mechLogged string      // the mechanism last logged
 }
 
 // New makes an adapter; it connects in Run.
@@ -124,24 +128,21 @@ func (a *Adapter) setUp(up bool) {
 // STARTTLS, which go-xmpp would otherwise do without being asked.
 var errNeedsTLS = errors.New("the server requires encryption (STARTTLS), but xmpp.tls is none: set xmpp.tls to starttls, or direct for a TLS port")
 
-// options are go-xmpp's options for one login; needsTLS reports, after
-// it, whether a tls: none login met a server that requires encryption.
-func (a *Adapter) options() (o goxmpp.Options, needsTLS func() bool) {
+// options are go-xmpp's options for one login with mechanism ("" lets
+// go-xmpp choose: its strongest SCRAM); needsTLS reports, after it,
+// whether a tls: none login met a server that requires encryption.
+func (a *Adapter) options(mechanism string) (o goxmpp.Options, needsTLS func() bool) {
 	o = goxmpp.Options{
 		Host: a.opts.Server, User: a.opts.JID, Password: a.opts.Password, Resource: "wirebot",
 		DialTimeout: 10 * time.Second, TLSConfig: a.opts.TLSConfig, Session: true,
-		// PLAIN inside TLS whose certificate is verified: go-xmpp's
-		// SCRAM-PLUS sends a channel binding that prosody 0.12 refuses
-		// ("Invalid channel binding value"), so a stock server never let
-		// the bot in.
-		Mechanism: "PLAIN",
+		Mechanism: mechanism,
 	}
 	var refused atomic.Bool
 	switch a.opts.TLS {
 	case "direct":
 	case "none":
-		// No TLS (loopback, tests): PLAIN, as go-xmpp's SCRAM without TLS
-		// claims channel binding support that prosody then refuses.
+		// No TLS (loopback, tests): the only mode that may log in over
+		// plain TCP, and so the only one that may send PLAIN over it.
 		o.NoTLS, o.InsecureAllowUnencryptedAuth = true, true
 		// go-xmpp starts TLS by itself when the server requires it; with
 		// tls: none that is refused before anything is sent, and said.
@@ -158,6 +159,96 @@ func (a *Adapter) options() (o goxmpp.Options, needsTLS func() bool) {
 		o.TLSConfig = &tls.Config{ServerName: a.domain(), MinVersion: tls.VersionTLS12}
 	}
 	return o, refused.Load
+}
+
+// login logs in: first with go-xmpp's own choice (SCRAM, so that the
+// password does not reach the server), and when the server refuses that
+// for its channel binding, at once again with PLAIN in the same TLS mode;
+// PLAIN is then used for the rest of the process. go-xmpp v0.4.1's SCRAM
+// is refused by a server that does not advertise channel-binding types
+// (XEP-0440), such as prosody 0.12: its -PLUS sends an empty binding, and
+// without -PLUS it announces "y" but proves "n".
+func (a *Adapter) login() (*goxmpp.Client, error) {
+	var why string
+	if !a.plainOnly.Load() {
+		c, err := a.dial("")
+		if err == nil {
+			a.loggedIn(c, "", "SCRAM: the password stays off the wire")
+			return c, nil
+		}
+		if !channelBindingRefused(err) {
+			return nil, a.loginError(err)
+		}
+		a.plainOnly.Store(true)
+		why = "the server refused SCRAM: " + err.Error()
+		a.log.Info("xmpp: SCRAM refused for its channel binding, logging in again with PLAIN inside the same connection mode", "jid", a.self, "tls", a.opts.TLS, "err", err)
+	}
+	c, err := a.dial("PLAIN")
+	if err != nil {
+		if strings.Contains(err.Error(), "no viable authentication method") {
+			// No PLAIN (any more): go back to SCRAM next time.
+			a.plainOnly.Store(false)
+		}
+		return nil, a.loginError(err)
+	}
+	if why == "" {
+		why = "SCRAM was refused earlier in this process"
+	}
+	a.loggedIn(c, "PLAIN", why)
+	return c, nil
+}
+
+func (a *Adapter) dial(mechanism string) (*goxmpp.Client, error) {
+	o, needsTLS := a.options(mechanism)
+	c, err := o.NewClient()
+	if err != nil && needsTLS() {
+		err = errNeedsTLS
+	}
+	return c, err
+}
+
+// loggedIn logs the mechanism a login used, when it is not the one the
+// last login used.
+func (a *Adapter) loggedIn(c *goxmpp.Client, asked, why string) {
+	mech := c.Mechanism // go-xmpp sets it for SCRAM only
+	if mech == "" {
+		mech = "PLAIN"
+		if asked == "" {
+			why = "the server offers neither SCRAM nor anything stronger than PLAIN"
+		}
+	}
+	a.mechMu.Lock()
+	defer a.mechMu.Unlock()
+	if a.mechLogged == mech {
+		return
+	}
+	a.mechLogged = mech
+	a.log.Info("xmpp: logged in", "jid", a.self, "mechanism", mech, "tls", a.opts.TLS, "why", why)
+}
+
+// channelBindingRefused reports whether a failed SCRAM login failed over
+// channel binding (the server's or go-xmpp's own complaint), not over
+// the credentials.
+func channelBindingRefused(err error) bool {
+	s := strings.ToLower(err.Error())
+	for _, sub := range []string{"channel binding", "channel-binding", "malformed-request", "no keying material", "ssdp"} {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// loginError says what a failed login means.
+func (a *Adapter) loginError(err error) error {
+	if errors.Is(err, errNeedsTLS) {
+		return fmt.Errorf("log in as %s: %w", a.self, err)
+	}
+	s := err.Error()
+	if strings.HasPrefix(s, "auth failure") && !channelBindingRefused(err) {
+		return fmt.Errorf("log in as %s: the server refused the credentials (check xmpp.jid and xmpp.password): %w", a.self, err)
+	}
+	return fmt.Errorf("log in as %s: %w", a.self, err)
 }
 
 func (a *Adapter) domain() string {
@@ -193,11 +284,7 @@ func (a *Adapter) session(ctx context.Context, in bot.Inbox) error {
 	}
 	ch := make(chan dialed, 1)
 	go func() {
-		o, needsTLS := a.options()
-		c, err := o.NewClient()
-		if err != nil && needsTLS() {
-			err = errNeedsTLS
-		}
+		c, err := a.login()
 		ch <- dialed{c, err}
 	}()
 	var d dialed
@@ -210,7 +297,7 @@ func (a *Adapter) session(ctx context.Context, in bot.Inbox) error {
 		return ctx.Err()
 	}
 	if d.err != nil {
-		return fmt.Errorf("log in as %s: %w", a.self, d.err)
+		return d.err
 	}
 	c := d.c
 	select {
