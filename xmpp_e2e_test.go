@@ -43,6 +43,12 @@ func startProsody(t *testing.T) *prosodyServer { return startProsodyTLS(t, nil) 
 
 func startProsodyTLS(t *testing.T, tc *prosodyTLS) *prosodyServer {
 	t.Helper()
+	return startProsodyConf(t, tc, "")
+}
+
+// startProsodyConf starts prosody with extra lines in its global section.
+func startProsodyConf(t *testing.T, tc *prosodyTLS, extra string) *prosodyServer {
+	t.Helper()
 	if _, err := exec.LookPath("prosody"); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal("prosody is not installed (apt-get install prosody); .ci/run installs it")
@@ -72,6 +78,7 @@ https_ports = { }
 modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "presence"; "message"; "iq"%[6]s }
 modules_disabled = { "s2s"; "posix" }
 %[7]s
+%[8]s
 authentication = "internal_plain"
 storage = "internal"
 VirtualHost %[5]q
@@ -79,7 +86,7 @@ Component "conference.localhost" "muc"
   muc_room_locking = false
   muc_room_default_public_jids = true
   restrict_room_creation = false
-`, filepath.Join(s.dir, "prosody.pid"), filepath.Join(s.dir, "data"), filepath.Join(s.dir, "prosody.log"), s.port, prosodyDomain, tlsModule, security)
+`, filepath.Join(s.dir, "prosody.pid"), filepath.Join(s.dir, "data"), filepath.Join(s.dir, "prosody.log"), s.port, prosodyDomain, tlsModule, security, extra)
 	if err := os.WriteFile(s.config(), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,8 @@
 // account, SASL login over STARTTLS, direct TLS or (for tests) plain TCP;
 // multi-user chat rooms (XEP-0045) joined as the configured nick with the
 // history replayed on join ignored; one-to-one chats, always addressed;
-// replies split at line ends under the stanza limit; reconnect and rejoin
-// with backoff.
+// replies split at line ends under the server's stanza limit (XEP-0478, else
+// 48 KiB); reconnect and rejoin with backoff.
 //
 // Users are principals xmpp:BARE-JID in lower case. In a room, an occupant
 // is its real JID when the room shows it (a non-anonymous room); otherwise
@@ -14,6 +14,7 @@ package xmpp
 import (
 	"context"
 	"crypto/tls"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,15 +24,22 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	goxmpp "github.com/xmppo/go-xmpp"
 
 	"github.com/wirebot/wirebot/bot"
 )
 
-// maxBody is the most bytes of text put in one message: well under the
-// stanza limits servers set (prosody: 256 KiB, ejabberd: 64 KiB+).
-const maxBody = 48 << 10
+// defaultStanza is the most bytes put in one message stanza when the
+// server does not advertise its limit (XEP-0478): well under the stanza
+// limits servers set (prosody: 256 KiB, ejabberd: 64 KiB+).
+const defaultStanza = 48 << 10
+
+// stanzaSlack is room under the limit for what the stanza may gain on
+// the way (a from, a MUC's stanza-id and occupant x) besides what the bot
+// writes.
+const stanzaSlack = 1024
 
 // Options configure the adapter.
 type Options struct {
@@ -321,7 +329,12 @@ func (a *Adapter) session(ctx context.Context, in bot.Inbox) error {
 	if n := a.connections.Add(1); n > 1 && a.opts.OnReconnect != nil {
 		a.opts.OnReconnect()
 	}
-	a.log.Info("xmpp: connected", "jid", a.self, "rooms", strings.Join(a.opts.Rooms, ","), "connection", a.connections.Load())
+	limitFrom := "default"
+	if c.LimitMaxBytes > 0 {
+		limitFrom = "server" // XEP-0478
+	}
+	a.log.Info("xmpp: connected", "jid", a.self, "rooms", strings.Join(a.opts.Rooms, ","), "connection", a.connections.Load(),
+		"stanza_limit", stanzaLimit(c), "stanza_limit_from", limitFrom)
 
 	done := make(chan error, 1)
 	go func() { done <- a.receive(ctx, c, in) }()
@@ -531,7 +544,7 @@ func (a *Adapter) send(ctx context.Context, target, kind, text string) error {
 func (a *Adapter) sendParts(c *goxmpp.Client, target, kind, text string) error {
 	a.sendMu.Lock()
 	defer a.sendMu.Unlock()
-	for _, part := range split(strings.TrimRight(text, "\n"), maxBody) {
+	for _, part := range split(strings.TrimRight(text, "\n"), bodyBudget(stanzaLimit(c), target, kind)) {
 		if _, _, err := c.Send(goxmpp.Chat{Remote: target, Type: kind, Text: part}); err != nil {
 			return err
 		}
@@ -539,22 +552,82 @@ func (a *Adapter) sendParts(c *goxmpp.Client, target, kind, text string) error {
 	return nil
 }
 
-// split cuts text into parts of at most limit bytes, at line ends where it
-// can, else at a rune boundary.
-func split(text string, limit int) []string {
+// stanzaLimit is the most bytes the server takes in one stanza: what it
+// advertised (XEP-0478), else defaultStanza.
+func stanzaLimit(c *goxmpp.Client) int {
+	if c.LimitMaxBytes > 0 {
+		return c.LimitMaxBytes
+	}
+	return defaultStanza
+}
+
+// bodyBudget is the most bytes the escaped text of one message to target
+// may take so that its stanza stays under limit: the limit less the rest
+// of the stanza as go-xmpp writes it, and stanzaSlack.
+func bodyBudget(limit int, target, kind string) int {
+	const id = "01234567-89ab-cdef-0123-456789abcdef" // a UUID's length
+	envelope := len(fmt.Sprintf("<message to='%s' type='%s' id='%s' xml:lang='en'><body></body><origin-id xmlns='%s' id='%s'/></message>\n",
+		xmlEscape(target), xmlEscape(kind), id, goxmpp.XMPPNS_SID_0, id))
+	budget := limit - envelope - stanzaSlack
+	if budget < limit/4 { // a tiny limit: no slack
+		budget = limit - envelope
+	}
+	return max(budget, 64)
+}
+
+func xmlEscape(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+// escapedLen is how many bytes the rune r (n bytes of text) takes in a
+// stanza's body: go-xmpp replaces invalid UTF-8 and control characters
+// with U+FFFD, and escapes as encoding/xml does (< is &lt;, a newline
+// &#xA;).
+func escapedLen(r rune, n int) int {
+	switch {
+	case r == utf8.RuneError && n == 1:
+		return 3
+	case r == '"' || r == '\'' || r == '&' || r == '\t' || r == '\n' || r == '\r':
+		return 5
+	case r == '<' || r == '>':
+		return 4
+	case r < 0x20 || r >= 0xD800 && r <= 0xDFFF || r == 0xFFFE || r == 0xFFFF:
+		return 3
+	}
+	return n
+}
+
+// split cuts text into parts whose escaped bodies take at most budget
+// bytes each, at line ends where it can (the newline dropped), else at a
+// rune boundary.
+func split(text string, budget int) []string {
 	var parts []string
-	for len(text) > limit {
-		cut := limit
-		for cut > 0 && text[cut]&0xC0 == 0x80 {
-			cut--
+	for {
+		size, cut, nl := 0, -1, -1
+		for i := 0; i < len(text); {
+			r, n := utf8.DecodeRuneInString(text[i:])
+			c := escapedLen(r, n)
+			if size+c > budget {
+				cut = max(i, n) // at least one rune per part
+				break
+			}
+			size += c
+			if r == '\n' {
+				nl = i
+			}
+			i += n
 		}
-		if nl := strings.LastIndexByte(text[:cut], '\n'); nl > cut/2 {
+		switch {
+		case cut < 0 || cut >= len(text):
+			return append(parts, text)
+		case nl > cut/2:
 			parts = append(parts, text[:nl])
 			text = text[nl+1:]
-			continue
+		default:
+			parts = append(parts, text[:cut])
+			text = text[cut:]
 		}
-		parts = append(parts, text[:cut])
-		text = text[cut:]
 	}
-	return append(parts, text)
 }

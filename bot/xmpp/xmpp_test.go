@@ -2,8 +2,10 @@ package xmpp
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestSplitAtLineEnds(t *testing.T) {
@@ -65,5 +67,47 @@ func TestLoginErrors(t *testing.T) {
 		if got := strings.Contains(msg, "the server refused the credentials"); got != c.refused {
 			t.Errorf("%q: %q says refused credentials: %v, want %v", c.err, msg, got, c.refused)
 		}
+	}
+}
+
+// The budget counts the body as go-xmpp writes it, escaped: a reply full
+// of <&> is cut into parts whose stanzas stay under the limit.
+func TestSplitCountsEscapedBytes(t *testing.T) {
+	sample := "a<b&c>d\"e'f\tg\nh\ri\x01jé€😀\uFFFE"
+	want := len(xmlEscape(strings.NewReplacer("\x01", "\uFFFD").Replace(sample)))
+	got := 0
+	for i := 0; i < len(sample); {
+		r, n := utf8.DecodeRuneInString(sample[i:])
+		got += escapedLen(r, n)
+		i += n
+	}
+	if got != want {
+		t.Fatalf("escaped length counted %d, xml.EscapeText writes %d", got, want)
+	}
+
+	var b strings.Builder
+	for i := 0; b.Len() < 150000; i++ {
+		fmt.Fprintf(&b, "%05d %s\n", i, strings.Repeat("<&>", 30))
+	}
+	text := strings.TrimRight(b.String(), "\n")
+	const limit = 16 << 10
+	target := "ops@conference.example.org"
+	budget := bodyBudget(limit, target, "groupchat")
+	parts := split(text, budget)
+	for i, p := range parts {
+		stanza := fmt.Sprintf("<message to='%s' type='groupchat' id='%s' xml:lang='en'><body>%s</body><origin-id xmlns='urn:xmpp:sid:0' id='%s'/></message>\n",
+			target, "01890a5d-ac96-774b-bcce-b302099a8057", xmlEscape(p), "01890a5d-ac96-774b-bcce-b302099a8057")
+		if len(stanza) > limit-stanzaSlack {
+			t.Fatalf("part %d: stanza of %d bytes, over %d", i, len(stanza), limit-stanzaSlack)
+		}
+		if len(stanza) < limit/2 {
+			t.Fatalf("part %d: stanza of only %d bytes", i, len(stanza))
+		}
+		if !strings.HasSuffix(p, "<&>") || (i > 0 && !strings.HasPrefix(p, fmt.Sprintf("%05d ", strings.Count(strings.Join(parts[:i], "\n"), "\n")+1))) {
+			t.Fatalf("part %d not cut at a line end: %q...%q", i, p[:10], p[len(p)-10:])
+		}
+	}
+	if strings.Join(parts, "\n") != text || len(parts) < 30 {
+		t.Fatalf("%d parts do not make the text", len(parts))
 	}
 }
