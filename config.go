@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -372,11 +373,11 @@ func readSecretFile(p string) (string, error) {
 }
 
 var (
-	quotedRE = regexp.MustCompile("'[^']*'|`[^`]*`|\"[^\"]*\"")
-	lineRE   = regexp.MustCompile(`line \d+`)
-	indexRE  = regexp.MustCompile(`\[\d+\]`)
+	quotedRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile("'[^']*'|`[^`]*`|\"[^\"]*\"") })
+	lineRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line \d+`) })
+	indexRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\[\d+\]`) })
 	// keyNameRE is a key shown in an error: a plain name.
-	keyNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	keyNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`) })
 )
 
 // yamlProblem is a YAML error without any part of the text that was parsed:
@@ -384,12 +385,12 @@ var (
 // still shows, only the line is kept.
 func yamlProblem(err error, value string) string {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	msg = quotedRE.ReplaceAllString(msg, "...")
+	msg = quotedRE().ReplaceAllString(msg, "...")
 	for _, w := range strings.FieldsFunc(value, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r >= 0x80)
 	}) {
 		if len(w) >= 3 && strings.Contains(msg, w) && !strings.Contains(yamlWords, w) {
-			if m := lineRE.FindString(msg); m != "" {
+			if m := lineRE().FindString(msg); m != "" {
 				return "syntax error at " + m
 			}
 			return "syntax error"
@@ -454,7 +455,7 @@ func leafErrors(err error) []error {
 // scripts.env) is, or contains, a key that holds a secret. scripts.env
 // values are given to scripts and may be tokens.
 func mayHoldSecret(key string, ct reflect.Type) bool {
-	pattern := indexRE.ReplaceAllString(key, "[]")
+	pattern := indexRE().ReplaceAllString(key, "[]")
 	if strings.HasPrefix(pattern, "scripts.env") {
 		return true
 	}
@@ -528,7 +529,7 @@ func setDefaults(v *viper.Viper, prefix string, val reflect.Value) {
 // would otherwise be ignored without a word. KEY_file is known for every
 // key that holds a secret.
 func unknownKeys(raw map[string]any, prefix string, t reflect.Type) []string {
-	return unknownKeysAt(raw, prefix, indexRE.ReplaceAllString(prefix, "[]"), t)
+	return unknownKeysAt(raw, prefix, indexRE().ReplaceAllString(prefix, "[]"), t)
 }
 
 func unknownKeysAt(raw map[string]any, prefix, pattern string, t reflect.Type) []string {
@@ -547,7 +548,7 @@ func unknownKeysAt(raw map[string]any, prefix, pattern string, t reflect.Type) [
 		if !ok {
 			// A key that is no name, or has no value, may be a value
 			// that lost its separator (secret:xoxb-...): not shown.
-			if !keyNameRE.MatchString(k) || val == nil {
+			if !keyNameRE().MatchString(k) || val == nil {
 				k = "(a key that is not a name)"
 			}
 			out = append(out, prefix+k)

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
 // placeholderRE finds {name} in chain steps.
-var placeholderRE = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+var placeholderRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`) })
 
 // ChainRoutes makes the routes of the configured chains. Config.Validate
 // has checked their patterns.
@@ -46,7 +47,7 @@ func (b *Bot) chainHandler(ch Chain) Handler {
 		n := len(ch.Steps)
 		start := time.Now()
 		for i, tmpl := range ch.Steps {
-			step := placeholderRE.ReplaceAllStringFunc(tmpl, func(p string) string {
+			step := placeholderRE().ReplaceAllStringFunc(tmpl, func(p string) string {
 				return r.Named[p[1:len(p)-1]]
 			})
 			label := fmt.Sprintf("%s step %d/%d (%s)", ch.Name, i+1, n, step)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -278,7 +279,7 @@ func Defaults() Config {
 	}
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`) })
 
 // CronParser parses every schedule spec wirebot accepts: 5 fields, 6 with
 // seconds, or a descriptor such as "@every 30s" or "@daily".
@@ -293,7 +294,7 @@ func (c *Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, &ConfigError{Key: key, Problem: fmt.Sprintf(format, args...)})
 	}
-	if !nameRE.MatchString(c.Name) {
+	if !nameRE().MatchString(c.Name) {
 		bad("name", "%q is not a usable bot name (letters, digits, '-', '_', '.'; no spaces)", c.Name)
 	}
 	if strings.ContainsAny(c.Alias, " \t\n") {
@@ -456,7 +457,7 @@ func (c *Config) Validate() error {
 	hooks := map[string]bool{}
 	for i, w := range c.Webhooks {
 		key := fmt.Sprintf("webhooks[%d]", i)
-		if !nameRE.MatchString(w.Name) {
+		if !nameRE().MatchString(w.Name) {
 			bad(key+".name", "%q is not a valid hook name", w.Name)
 		}
 		if hooks[w.Name] {
@@ -478,7 +479,7 @@ func (c *Config) Validate() error {
 	}
 	for i, ch := range c.Chains {
 		key := fmt.Sprintf("chains[%d]", i)
-		if !nameRE.MatchString(ch.Name) {
+		if !nameRE().MatchString(ch.Name) {
 			bad(key+".name", "%q is not a valid chain name", ch.Name)
 		}
 		var named []string
@@ -496,7 +497,7 @@ func (c *Config) Validate() error {
 			if strings.TrimSpace(st) == "" {
 				bad(fmt.Sprintf("%s.steps[%d]", key, j), "is empty")
 			}
-			for _, m := range placeholderRE.FindAllStringSubmatch(st, -1) {
+			for _, m := range placeholderRE().FindAllStringSubmatch(st, -1) {
 				if named != nil && !slices.Contains(named, m[1]) {
 					bad(fmt.Sprintf("%s.steps[%d]", key, j), "uses {%s}, which is not a named group of respond (write (?P<%s>...))", m[1], m[1])
 				}
@@ -608,17 +609,17 @@ func (c *Config) validateMatrix(bad func(key, format string, args ...any)) {
 	if m.UserID == "" && m.AccessToken == "" {
 		bad("matrix.user_id", "must be set to log in with a password")
 	}
-	if m.UserID != "" && !matrixUserRE.MatchString(m.UserID) {
+	if m.UserID != "" && !matrixUserRE().MatchString(m.UserID) {
 		bad("matrix.user_id", "%q is not a Matrix user id such as @wirebot:example.org", m.UserID)
 	}
 	for _, r := range m.Rooms {
-		if !matrixRoomRE.MatchString(strings.TrimSpace(r)) {
+		if !matrixRoomRE().MatchString(strings.TrimSpace(r)) {
 			bad("matrix.rooms", "%q is not a room id (!id:server) or alias (#room:server)", r)
 		}
 	}
 }
 
 var (
-	matrixUserRE = regexp.MustCompile(`^@[^:\s]+:\S+$`)
-	matrixRoomRE = regexp.MustCompile(`^[!#][^:\s]+:\S+$`)
+	matrixUserRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^@[^:\s]+:\S+$`) })
+	matrixRoomRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[!#][^:\s]+:\S+$`) })
 )

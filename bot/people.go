@@ -25,7 +25,7 @@ type Directory struct {
 
 // slackIDRE is what a Slack user id looks like; anything else after
 // `slack:` is a user name, resolved by matching the user's unique name.
-var slackIDRE = regexp.MustCompile(`^[UWB][A-Z0-9]+$`)
+var slackIDRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[UWB][A-Z0-9]+$`) })
 
 // NewDirectory builds the directory of people for the adapters that run.
 // people's entries must be principals (ADAPTER:ID); a problem is a
@@ -90,7 +90,7 @@ func (d *Directory) rebuild() error {
 			if err != nil {
 				return &ConfigError{Key: "people." + name, Problem: err.Error()}
 			}
-			if p.Adapter == "slack" && !slackIDRE.MatchString(p.ID) {
+			if p.Adapter == "slack" && !slackIDRE().MatchString(p.ID) {
 				err = claim(byName, p, name)
 			} else {
 				err = claim(byID, p, name)
@@ -291,7 +291,7 @@ func (d *Directory) ParseMember(s string, legacy bool) (Member, error) {
 		if err != nil {
 			return Member{}, err
 		}
-		if p.Adapter == "slack" && !slackIDRE.MatchString(p.ID) {
+		if p.Adapter == "slack" && !slackIDRE().MatchString(p.ID) {
 			return Member{Principal: p, ByName: true}, nil
 		}
 		return Member{Principal: p}, nil

@@ -420,7 +420,7 @@ func (b *Bot) manages(command string) (string, bool) {
 			continue
 		}
 		for _, tmpl := range ch.Steps {
-			step := placeholderRE.ReplaceAllStringFunc(tmpl, func(p string) string { return mt.Named[p[1:len(p)-1]] })
+			step := placeholderRE().ReplaceAllStringFunc(tmpl, func(p string) string { return mt.Named[p[1:len(p)-1]] })
 			if st, ok := b.Table().Respond(step); ok && st.Route.Command.Manages {
 				return st.Route.Command.Name, true
 			}

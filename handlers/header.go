@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wirebot/wirebot/bot"
@@ -72,8 +73,8 @@ func (p *Problem) Error() string {
 }
 
 var (
-	hookNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-	groupRE    = regexp.MustCompile(`^[A-Za-z0-9_.@-]+$`)
+	hookNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`) })
+	groupRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.@-]+$`) })
 )
 
 // headerLine returns the text of a header line after its comment leader,
@@ -159,7 +160,7 @@ func ParseHeader(file string, r io.Reader) (*Script, []*Problem) {
 		case "@allow", "@approve":
 			groups := bot.SplitList(value)
 			for _, g := range groups {
-				if !groupRE.MatchString(g) {
+				if !groupRE().MatchString(g) {
 					bad(n, "%s: %q is not a group name", key, g)
 				}
 			}
@@ -191,7 +192,7 @@ func ParseHeader(file string, r io.Reader) (*Script, []*Problem) {
 			}
 			s.Crons = append(s.Crons, CronSpec{Line: n, Spec: spec, Channel: ch})
 		case "@webhook":
-			if !hookNameRE.MatchString(value) {
+			if !hookNameRE().MatchString(value) {
 				bad(n, "@webhook: %q is not a hook name (letters, digits, '-', '_', '.')", value)
 				continue
 			}
