@@ -72,3 +72,5 @@ require (
 tool honnef.co/go/tools/cmd/staticcheck
 
 replace github.com/expr-lang/expr => ./third_party/expr
+
+replace maunium.net/go/mautrix => ./third_party/mautrix
