@@ -417,8 +417,24 @@ func TestQueueDropsNothing(t *testing.T) {
 	for i := range 60 {
 		p.send("n " + strconv.Itoa(i))
 	}
-	p.send("status")
-	p.expect(`2 runs in flight, 58 queued`)
+	// A run is counted as queued once its goroutine waits for a slot, so
+	// status is asked until all 58 have got there (under load some had
+	// not: "30 queued, 61 messages seen"); never more than 2 may run.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		p.send("status")
+		m := p.expect(`(\d+) runs in flight, (\d+) queued`)
+		if m[1] != "2" && m[1] != "1" && m[1] != "0" {
+			t.Fatalf("%s runs in flight with max_concurrent 2", m[1])
+		}
+		if m[1] == "2" && m[2] == "58" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed 2 in flight and 58 queued; last %q", m[0])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := os.WriteFile(gate, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
